@@ -1,0 +1,54 @@
+/*
+ * cmd.h: the subcommands and the helpers they share.
+ *
+ * Adding a command (git's builtin.h recipe):
+ *   1. write src/cmd/NAME.c with "int cmd_NAME(int argc, char **argv)";
+ *      argv[0] is the command name, the return value is the exit status;
+ *   2. declare it below and add a row to the commands[] table in qimg.c;
+ *   3. add src/cmd/NAME.o to CMD_OBJS in the Makefile;
+ *   4. tests in tests/cli/NN-NAME.bats, a section in man/qimg.1, an example
+ *      in README.md; keep "qimg NAME --help" and the man SYNOPSIS the same.
+ *
+ * Commands parse options with getopt_long (cmd_getopt below), call the core,
+ * and render results.  Only this layer prints.
+ */
+#ifndef QIMG_CMD_CMD_H
+#define QIMG_CMD_CMD_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "core/err.h"
+
+int cmd_create(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+enum output_format { OUTPUT_HUMAN, OUTPUT_JSON };
+
+/* Long options every command shares. */
+#define CMD_OPT_HELP 0x1000
+#define CMD_OPT_OUTPUT 0x1001
+#define CMD_OPT_OBJECT 0x1002
+#define CMD_OPT_IMAGE_OPTS 0x1003
+#define CMD_OPT_BACKING_CHAIN 0x1004
+
+/*
+ * getopt_long wrapper with qimg's error messages: unknown options and
+ * missing arguments print "qimg: ..." plus the --help hint and return '?'.
+ */
+int cmd_getopt(int argc, char **argv, const char *shortopts,
+	       const struct option *longopts);
+
+/* Parse --output's argument; prints qemu-img's message and returns -1. */
+int cmd_parse_output(const char *arg, enum output_format *out);
+
+/* Print "qimg: FILE: message" for a core error. */
+void cmd_report(const char *file, const struct qerr *e);
+
+/* Print usage (the synopsis lines) on stdout; returns 0 for --help. */
+int cmd_help(const char *usage);
+
+/* Print "qimg: message" and the --help hint; returns 1 (exit status). */
+int cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * common.c: option parsing and error-reporting helpers shared by every
+ * subcommand, so all of them word their errors and --help alike.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "util/msg.h"
+
+int cmd_getopt(int argc, char **argv, const char *shortopts,
+	       const struct option *longopts)
+{
+	int c;
+
+	opterr = 0;
+	c = getopt_long(argc, argv, shortopts, longopts, NULL);
+	if (c == '?') {
+		const char *arg = argv[optind - 1];
+		if (optopt && strncmp(arg, "--", 2) != 0)
+			msg_usage_error("invalid option -- '%c'", optopt);
+		else
+			msg_usage_error("unrecognized option '%s'", arg);
+	} else if (c == ':') {
+		msg_usage_error("option '%s' requires an argument",
+				argv[optind - 1]);
+		c = '?';
+	}
+	return c;
+}
+
+int cmd_parse_output(const char *arg, enum output_format *out)
+{
+	if (strcmp(arg, "human") == 0) {
+		*out = OUTPUT_HUMAN;
+		return 0;
+	}
+	if (strcmp(arg, "json") == 0) {
+		*out = OUTPUT_JSON;
+		return 0;
+	}
+	msg_error("--output must be used with human or json as argument");
+	return -1;
+}
+
+void cmd_report(const char *file, const struct qerr *e)
+{
+	msg_file_error(file, "%s", qerr_msg(e));
+}
+
+int cmd_help(const char *usage)
+{
+	fputs(usage, stdout);
+	return 0;
+}
+
+int cmd_usage_error(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return msg_usage_error("%s", buf);
+}

@@ -1,0 +1,241 @@
+/*
+ * file.c: plain-file I/O (see file.h).  Short reads and writes are retried
+ * until the whole buffer moved, so callers never see partial transfers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/file.h"
+
+int qfile_open(struct qfile **out, const char *path, unsigned flags,
+	       struct qerr *e)
+{
+	int oflags = O_CLOEXEC;
+	struct qfile *f;
+	struct stat st;
+
+	*out = NULL;
+	if (flags & QFILE_CREATE)
+		oflags |= O_RDWR | O_CREAT | O_TRUNC;
+	else
+		oflags |= (flags & QFILE_RDWR) ? O_RDWR : O_RDONLY;
+
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		return qerr_set(e, -ENOMEM, "out of memory");
+	}
+	f->fd = open(path, oflags, 0644);
+	if (f->fd < 0) {
+		int err = -errno;
+		free(f->path);
+		free(f);
+		return qerr_set(e, err, "could not open '%s': %s", path,
+				strerror(-err));
+	}
+	if (fstat(f->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		qfile_close(f);
+		return qerr_set(e, -EISDIR, "could not open '%s': %s", path,
+				strerror(EISDIR));
+	}
+	f->writable = (oflags & O_RDWR) != 0;
+	*out = f;
+	return 0;
+}
+
+void qfile_close(struct qfile *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->path);
+	free(f);
+}
+
+static int pread_some(struct qfile *f, void *buf, size_t len, uint64_t off,
+		      size_t *done, struct qerr *e)
+{
+	*done = 0;
+	while (*done < len) {
+		ssize_t n = pread(f->fd, (char *)buf + *done, len - *done,
+				  (off_t)(off + *done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return qerr_set(e, -errno,
+					"read error at offset %llu: %s",
+					(unsigned long long)(off + *done),
+					strerror(errno));
+		}
+		if (n == 0)
+			break;
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
+int qfile_pread(struct qfile *f, void *buf, size_t len, uint64_t off,
+		struct qerr *e)
+{
+	size_t done;
+	int ret = pread_some(f, buf, len, off, &done, e);
+
+	if (ret < 0)
+		return ret;
+	if (done < len)
+		return qerr_set(e, -EIO,
+				"unexpected end of file reading %zu bytes at "
+				"offset %llu",
+				len, (unsigned long long)off);
+	return 0;
+}
+
+int qfile_pread_zero(struct qfile *f, void *buf, size_t len, uint64_t off,
+		     struct qerr *e)
+{
+	size_t done;
+	int ret = pread_some(f, buf, len, off, &done, e);
+
+	if (ret < 0)
+		return ret;
+	memset((char *)buf + done, 0, len - done);
+	return 0;
+}
+
+int qfile_pwrite(struct qfile *f, const void *buf, size_t len, uint64_t off,
+		 struct qerr *e)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(f->fd, (const char *)buf + done, len - done,
+				   (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return qerr_set(e, -errno,
+					"write error at offset %llu: %s",
+					(unsigned long long)(off + done),
+					strerror(errno));
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int qfile_size(struct qfile *f, uint64_t *size, struct qerr *e)
+{
+	struct stat st;
+
+	if (fstat(f->fd, &st) < 0)
+		return qerr_set(e, -errno, "cannot stat: %s", strerror(errno));
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int qfile_allocated(struct qfile *f, uint64_t *bytes, struct qerr *e)
+{
+	struct stat st;
+
+	if (fstat(f->fd, &st) < 0)
+		return qerr_set(e, -errno, "cannot stat: %s", strerror(errno));
+	*bytes = (uint64_t)st.st_blocks * 512;
+	return 0;
+}
+
+int qfile_truncate(struct qfile *f, uint64_t size, struct qerr *e)
+{
+	if (size > (uint64_t)INT64_MAX)
+		return qerr_set(e, -EFBIG, "file size %llu is too large",
+				(unsigned long long)size);
+	while (ftruncate(f->fd, (off_t)size) < 0) {
+		if (errno == EINTR)
+			continue;
+		return qerr_set(e, -errno, "cannot resize file to %llu bytes: %s",
+				(unsigned long long)size, strerror(errno));
+	}
+	return 0;
+}
+
+int qfile_fallocate(struct qfile *f, uint64_t off, uint64_t len,
+		    struct qerr *e)
+{
+	int ret;
+
+	if (len == 0)
+		return 0;
+	ret = posix_fallocate(f->fd, (off_t)off, (off_t)len);
+	if (ret != 0)
+		return qerr_set(e, -ret, "cannot preallocate %llu bytes at "
+				"offset %llu: %s", (unsigned long long)len,
+				(unsigned long long)off, strerror(ret));
+	return 0;
+}
+
+int qfile_write_zeros(struct qfile *f, uint64_t off, uint64_t len,
+		      struct qerr *e)
+{
+	enum { CHUNK = 1 << 20 };
+	char *zeros = calloc(1, CHUNK);
+	int ret = 0;
+
+	if (!zeros)
+		return qerr_set(e, -ENOMEM, "out of memory");
+	while (len > 0 && ret == 0) {
+		size_t n = len < CHUNK ? (size_t)len : CHUNK;
+		ret = qfile_pwrite(f, zeros, n, off, e);
+		off += n;
+		len -= n;
+	}
+	free(zeros);
+	return ret;
+}
+
+int qfile_flush(struct qfile *f, struct qerr *e)
+{
+	if (fdatasync(f->fd) < 0 && errno != EINVAL)
+		return qerr_set(e, -errno, "flush failed: %s", strerror(errno));
+	return 0;
+}
+
+int qfile_data_run(struct qfile *f, uint64_t off, bool *data, uint64_t *pnum,
+		   struct qerr *e)
+{
+	uint64_t size;
+	off_t next;
+	int ret = qfile_size(f, &size, e);
+
+	if (ret < 0)
+		return ret;
+	if (off >= size) {
+		*data = false;
+		*pnum = 0;
+		return 0;
+	}
+	next = lseek(f->fd, (off_t)off, SEEK_DATA);
+	if (next < 0) {
+		if (errno == ENXIO) {	/* a hole up to the end of the file */
+			*data = false;
+			*pnum = size - off;
+			return 0;
+		}
+		/* No SEEK_DATA here: everything is data. */
+		*data = true;
+		*pnum = size - off;
+		return 0;
+	}
+	if ((uint64_t)next > off) {
+		*data = false;
+		*pnum = (uint64_t)next - off;
+		return 0;
+	}
+	next = lseek(f->fd, (off_t)off, SEEK_HOLE);
+	*data = true;
+	*pnum = (next < 0 ? size : (uint64_t)next) - off;
+	return 0;
+}

@@ -1,0 +1,153 @@
+/*
+ * img.h: the image handle and the format-driver vtable.
+ *
+ * An image is a struct img: a plain file underneath (struct qfile), a
+ * format driver on top (raw, qcow2), the virtual size, and optionally an
+ * opened backing image.  Drivers implement a small vtable (libarchive
+ * style); a NULL entry means "not supported by this format".
+ *
+ * Format selection (img_open): an explicit format wins; otherwise the first
+ * sector is probed and the driver with the highest score is used (qcow2's
+ * magic, else raw).  A backing file is opened with the format recorded in
+ * its parent's header when there is one, and is only probed when none is
+ * recorded.  Backing chains are followed read-only, with loop detection
+ * (device and inode) and a depth limit.
+ *
+ * The core never prints: every failing call returns a negative errno and
+ * leaves the reason in a struct qerr (see err.h).
+ */
+#ifndef QIMG_CORE_IMG_H
+#define QIMG_CORE_IMG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/file.h"
+#include "core/kv.h"
+#include "util/opts.h"
+
+/* Deepest backing chain we follow (qemu has no hard limit; this is ours). */
+#define IMG_MAX_CHAIN 64
+
+enum img_open_flags {
+	IMG_RDWR = 1 << 0,	  /* open for writing */
+	IMG_NO_BACKING = 1 << 1,  /* do not open the backing chain */
+	IMG_FORCE_SHARE = 1 << 2, /* -U: read-only shared open */
+};
+
+struct img;
+
+/* One internal snapshot, as info and snapshot -l show it. */
+struct img_snapshot {
+	char *id;
+	char *name;
+	uint64_t vm_state_size;
+	uint32_t date_sec;
+	uint32_t date_nsec;
+	uint64_t vm_clock_nsec;
+	bool has_icount;
+	uint64_t icount;
+};
+
+/* What "info" reports about one image (not its backing chain). */
+struct img_info {
+	const char *format;		/* driver name */
+	char *filename;			/* as given */
+	uint64_t virtual_size;
+	bool has_actual_size;
+	uint64_t actual_size;		/* bytes allocated on disk */
+	uint32_t cluster_size;		/* 0: the format has none */
+	bool encrypted;
+	bool dirty;			/* qcow2 dirty bit (not cleanly shut down) */
+	char *backing_file;		/* as stored in the image, or NULL */
+	char *full_backing_file;	/* resolved path, or NULL if unresolvable */
+	char *backing_fmt;		/* as stored, or NULL */
+	struct img_snapshot *snapshots;
+	size_t nb_snapshots;
+	struct kv *format_specific;	/* the "data" object, or NULL */
+};
+
+struct img_driver {
+	const char *name;
+	/* Score 0..100 for the first bytes of a file (len may be < 512). */
+	int (*probe)(const uint8_t *buf, size_t len);
+	/* Creation options, in the order "Formatting ..." prints them. */
+	const struct opt_desc *create_opts;
+	/*
+	 * Create filename from opts (which include size, backing_file and
+	 * backing_fmt when given).  Mark each option it reads as used.
+	 */
+	int (*create)(const char *filename, struct optlist *opts,
+		      struct qerr *e);
+	/* Fill img->size and driver state; errors go to img->err. */
+	int (*open)(struct img *img, unsigned flags);
+	void (*close)(struct img *img);
+	/* Guest reads and writes: off and len within img->size. */
+	int (*read)(struct img *img, uint64_t off, void *buf, size_t len);
+	int (*write)(struct img *img, uint64_t off, const void *buf,
+		     size_t len);
+	int (*flush)(struct img *img);
+	/* Add the format's facts to info (cluster size, snapshots, ...). */
+	int (*info)(struct img *img, struct img_info *info);
+};
+
+struct img {
+	const struct img_driver *drv;
+	char *filename;		/* as given by the user or the parent image */
+	struct qfile *file;
+	unsigned flags;
+	uint64_t size;		/* virtual size in bytes */
+	char *backing_name;	/* as stored in the image, or NULL */
+	char *backing_fmt;	/* as stored in the image, or NULL */
+	struct img *backing;	/* opened backing image, or NULL */
+	struct img *parent;	/* the image this one backs, or NULL */
+	int chain_depth;	/* 0 for the top image */
+	struct qerr err;
+	void *priv;		/* driver state */
+};
+
+/* The driver called name ("raw", "qcow2"), or NULL. */
+const struct img_driver *img_driver_find(const char *name);
+/* Every driver, NULL-terminated. */
+const struct img_driver *const *img_drivers(void);
+
+/*
+ * Open filename.  fmt NULL means probe.  On success *out is the caller's,
+ * freed with img_close().  On failure *out is NULL and e holds the reason.
+ */
+int img_open(struct img **out, const char *filename, const char *fmt,
+	     unsigned flags, struct qerr *e);
+void img_close(struct img *img);
+
+/* Probe the format of an open file: the best-scoring driver. */
+int img_probe(struct qfile *f, const struct img_driver **drv, struct qerr *e);
+
+/*
+ * Resolve a backing file name stored in image `parent` to a path: absolute
+ * names as they are, relative ones against the parent's directory.
+ * Returns a malloc'd string or NULL on allocation failure.
+ */
+char *img_backing_path(const char *parent, const char *backing);
+
+/*
+ * Open the backing image named in img (if any and not yet open), with the
+ * recorded format or a probe, read-only, detecting loops and over-deep
+ * chains.
+ */
+int img_open_backing(struct img *img);
+
+/* Read from the guest view: zeros beyond the end of a shorter image. */
+int img_read(struct img *img, uint64_t off, void *buf, size_t len);
+int img_write(struct img *img, uint64_t off, const void *buf, size_t len);
+int img_flush(struct img *img);
+
+/* Fill info for img (not its backing chain); free with img_info_free(). */
+int img_info_get(struct img *img, struct img_info *info);
+void img_info_free(struct img_info *info);
+
+extern const struct img_driver raw_driver;
+extern const struct img_driver qcow2_driver;
+
+#endif

@@ -1,0 +1,1 @@
+/* luks_header.c: placeholder until implemented. */

@@ -1,0 +1,1 @@
+/* qcow2_bitmap.c: placeholder until implemented. */

@@ -1,0 +1,1 @@
+/* qcow2_snapshot.c: placeholder until implemented. */

@@ -1,0 +1,57 @@
+# helper.bash: shared setup for the bats CLI tests.
+#
+#   load helper           at the top of every .bats file
+#   qimg ARGS...          runs the binary under test ($QIMG)
+#   need_qemu             skip without qemu-img, but FAIL under CI=true
+#   poke_be16/32/64 FILE OFFSET VALUE    write a big-endian integer in place
+#   poke_bytes FILE OFFSET HEXSTRING     write raw bytes in place
+#   peek_be32/64 FILE OFFSET             print a big-endian integer
+#
+# Every test runs in its own empty directory ($BATS_TEST_TMPDIR), so
+# relative image names are safe and nothing leaks between tests.
+
+bats_require_minimum_version 1.5.0
+
+QIMG=${QIMG:-$BATS_TEST_DIRNAME/../../qimg}
+
+qimg() {
+	"$QIMG" "$@"
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+need_qemu() {
+	if ! command -v qemu-img >/dev/null 2>&1 || ! command -v qemu-io >/dev/null 2>&1; then
+		if [ "${CI:-}" = true ]; then
+			echo "qemu-img/qemu-io are required under CI (apt-get install qemu-utils)" >&2
+			return 1
+		fi
+		skip "qemu-img not installed"
+	fi
+}
+
+# poke_int FILE OFFSET VALUE NBYTES: big-endian write without truncating.
+poke_int() {
+	local file=$1 off=$2 val=$3 n=$4 hex
+	hex=$(printf "%0$((n * 2))x" "$val")
+	poke_bytes "$file" "$off" "$hex"
+}
+
+poke_be16() { poke_int "$1" "$2" "$3" 2; }
+poke_be32() { poke_int "$1" "$2" "$3" 4; }
+poke_be64() { poke_int "$1" "$2" "$3" 8; }
+
+poke_bytes() {
+	local file=$1 off=$2 hex=$3
+	printf "$(echo "$hex" | sed 's/../\\x&/g')" |
+		dd of="$file" bs=1 seek="$(($off))" conv=notrunc status=none
+}
+
+peek_int() {
+	od -An -tx1 -j "$(($2))" -N "$3" "$1" | tr -d ' \n' | sed 's/^/0x/' | xargs printf '%d\n'
+}
+
+peek_be32() { peek_int "$1" "$2" 4; }
+peek_be64() { peek_int "$1" "$2" 8; }
