@@ -195,29 +195,30 @@ void img_close(struct img *img)
 	free(img);
 }
 
+static int img_check_range(struct img *img, const char *op, uint64_t off,
+			   uint64_t len);
+static int img_check_writable(struct img *img);
+static int img_unsupported(struct img *img, const char *op);
+
 int img_read(struct img *img, uint64_t off, void *buf, size_t len)
 {
 	if (!img->drv->read)
 		return qerr_set(&img->err, -ENOTSUP,
 				"format '%s' cannot be read", img->drv->name);
-	if (off > img->size || len > img->size - off)
-		return qerr_set(&img->err, -EINVAL,
-				"read of %zu bytes at offset %llu is past the "
-				"end of the image",
-				len, (unsigned long long)off);
-	return img->drv->read(img, off, buf, len);
+	int ret = img_check_range(img, "read", off, len);
+
+	return ret ? ret : img->drv->read(img, off, buf, len);
 }
 
 int img_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
-	if (!img->drv->write || !(img->flags & IMG_RDWR))
-		return qerr_set(&img->err, -EROFS, "image is not writable");
-	if (off > img->size || len > img->size - off)
-		return qerr_set(&img->err, -EINVAL,
-				"write of %zu bytes at offset %llu is past the "
-				"end of the image",
-				len, (unsigned long long)off);
-	return img->drv->write(img, off, buf, len);
+	int ret = img_check_writable(img);
+
+	if (ret == 0)
+		ret = img_check_range(img, "write", off, len);
+	if (ret == 0 && !img->drv->write)
+		ret = img_unsupported(img, "writing");
+	return ret ? ret : img->drv->write(img, off, buf, len);
 }
 
 int img_flush(struct img *img)
@@ -225,6 +226,75 @@ int img_flush(struct img *img)
 	if (img->drv->flush)
 		return img->drv->flush(img);
 	return qfile_flush(img->file, &img->err);
+}
+
+/* Is [off, off+len) inside the image?  Sets an error naming op if not. */
+static int img_check_range(struct img *img, const char *op, uint64_t off,
+			   uint64_t len)
+{
+	if (off > img->size || len > img->size - off)
+		return qerr_set(&img->err, -EINVAL,
+				"%s of %llu bytes at offset %llu is past the "
+				"end of the image",
+				op, (unsigned long long)len,
+				(unsigned long long)off);
+	return 0;
+}
+
+static int img_check_writable(struct img *img)
+{
+	if (!(img->flags & IMG_RDWR))
+		return qerr_set(&img->err, -EROFS, "image is not writable");
+	return 0;
+}
+
+static int img_unsupported(struct img *img, const char *op)
+{
+	return qerr_set(&img->err, -ENOTSUP, "format '%s' does not support %s",
+			img->drv->name, op);
+}
+
+int img_write_zeroes(struct img *img, uint64_t off, uint64_t len,
+		     unsigned flags)
+{
+	int ret = img_check_writable(img);
+
+	if (ret == 0)
+		ret = img_check_range(img, "write", off, len);
+	if (ret == 0 && !img->drv->write_zeroes)
+		ret = img_unsupported(img, "writing zeros");
+	return ret ? ret : img->drv->write_zeroes(img, off, len, flags);
+}
+
+int img_discard(struct img *img, uint64_t off, uint64_t len)
+{
+	int ret = img_check_writable(img);
+
+	if (ret == 0)
+		ret = img_check_range(img, "discard", off, len);
+	if (ret == 0 && !img->drv->discard)
+		ret = img_unsupported(img, "discard");
+	return ret ? ret : img->drv->discard(img, off, len);
+}
+
+int img_block_status(struct img *img, uint64_t off, uint64_t len,
+		     struct img_bstatus *st)
+{
+	int ret = img_check_range(img, "block status", off, len);
+
+	memset(st, 0, sizeof(*st));
+	if (ret == 0 && !img->drv->block_status)
+		ret = img_unsupported(img, "block status");
+	return ret ? ret : img->drv->block_status(img, off, len, st);
+}
+
+int img_truncate(struct img *img, uint64_t size)
+{
+	int ret = img_check_writable(img);
+
+	if (ret == 0 && !img->drv->truncate)
+		ret = img_unsupported(img, "resizing");
+	return ret ? ret : img->drv->truncate(img, size);
 }
 
 int img_info_get(struct img *img, struct img_info *info)

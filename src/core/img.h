@@ -69,6 +69,27 @@ struct img_info {
 	struct kv *format_specific;	/* the "data" object, or NULL */
 };
 
+/* Block status of a range, as qemu's block-status reports it. */
+enum img_bs_flags {
+	IMG_BS_DATA = 1 << 0,	   /* reads return data (not known zeros) */
+	IMG_BS_ZERO = 1 << 1,	   /* reads return zeros */
+	IMG_BS_ALLOCATED = 1 << 2, /* this layer decides the content */
+	IMG_BS_OFFSET = 1 << 3,	   /* host_offset is valid */
+	IMG_BS_COMPRESSED = 1 << 4,/* stored compressed */
+};
+
+struct img_bstatus {
+	uint64_t len;		/* length of the run with these flags */
+	unsigned flags;		/* enum img_bs_flags */
+	uint64_t host_offset;	/* with IMG_BS_OFFSET: where in file */
+	const char *host_file;	/* with IMG_BS_OFFSET: which file */
+};
+
+/* Flags for write_zeroes. */
+enum img_zero_flags {
+	IMG_ZERO_MAY_UNMAP = 1 << 0, /* deallocating is fine if reads stay zero */
+};
+
 struct img_driver {
 	const char *name;
 	/* Score 0..100 for the first bytes of a file (len may be < 512). */
@@ -89,6 +110,19 @@ struct img_driver {
 	int (*write)(struct img *img, uint64_t off, const void *buf,
 		     size_t len);
 	int (*flush)(struct img *img);
+	/* Make [off, off+len) read as zeros. */
+	int (*write_zeroes)(struct img *img, uint64_t off, uint64_t len,
+			    unsigned flags);
+	/* Drop [off, off+len): may read as zeros or as the backing file. */
+	int (*discard)(struct img *img, uint64_t off, uint64_t len);
+	/*
+	 * Status of the run starting at off (at most len bytes) in this
+	 * layer only: st->len > 0 on success unless off == img->size.
+	 */
+	int (*block_status)(struct img *img, uint64_t off, uint64_t len,
+			    struct img_bstatus *st);
+	/* Change the virtual size. */
+	int (*truncate)(struct img *img, uint64_t size);
 	/* Add the format's facts to info (cluster size, snapshots, ...). */
 	int (*info)(struct img *img, struct img_info *info);
 };
@@ -142,6 +176,13 @@ int img_open_backing(struct img *img);
 int img_read(struct img *img, uint64_t off, void *buf, size_t len);
 int img_write(struct img *img, uint64_t off, const void *buf, size_t len);
 int img_flush(struct img *img);
+/* Range-checked wrappers of the vtable entries (-ENOTSUP when NULL). */
+int img_write_zeroes(struct img *img, uint64_t off, uint64_t len,
+		     unsigned flags);
+int img_discard(struct img *img, uint64_t off, uint64_t len);
+int img_block_status(struct img *img, uint64_t off, uint64_t len,
+		     struct img_bstatus *st);
+int img_truncate(struct img *img, uint64_t size);
 
 /* Fill info for img (not its backing chain); free with img_info_free(). */
 int img_info_get(struct img *img, struct img_info *info);

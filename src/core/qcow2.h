@@ -138,6 +138,21 @@ struct qcow2_meta {
 	size_t nb_unknown;
 };
 
+/*
+ * The qcow2 driver's state (img->priv).  qcow2.c's open fills the header
+ * part; the engine (L1/L2 mapping, refcounts, caches) hangs its state off
+ * `engine`, so the reader and the engine can grow independently.
+ */
+struct qcow2_engine;
+
+struct qcow2_state {
+	struct qcow2_meta meta;
+	uint64_t cluster_size;
+	uint64_t file_size;		/* length of the qcow2 file at open */
+	struct qfile *data_file;	/* external data file, or NULL */
+	struct qcow2_engine *engine;	/* NULL until the engine is opened */
+};
+
 /* Derived geometry, computed once from a validated header. */
 static inline uint64_t qcow2_cluster_size(const struct qcow2_header *h)
 {
