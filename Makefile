@@ -30,6 +30,7 @@ CORE_OBJS = \
 	src/core/raw.o \
 	src/core/qcow2.o \
 	src/core/qcow2_header.o \
+	src/core/qcow2_header_write.o \
 	src/core/qcow2_create.o \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \

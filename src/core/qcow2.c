@@ -15,5 +15,7 @@ static int qcow2_open(struct img *img, unsigned flags)
 const struct img_driver qcow2_driver = {
 	.name = "qcow2",
 	.probe = qcow2_probe,
+	.create_opts = qcow2_create_opts,
+	.create = qcow2_create,
 	.open = qcow2_open,
 };

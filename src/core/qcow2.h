@@ -189,6 +189,14 @@ int qcow2_meta_read(struct qfile *f, struct qcow2_meta *m, struct qerr *e);
 int qcow2_meta_serialize(struct qcow2_meta *m, uint8_t *buf, size_t cap,
 			 struct qerr *e);
 
+/*
+ * Creation (qcow2_create.c): the options qemu-img 7.2 lists for qcow2, in
+ * the order its "Formatting ..." line prints them, and the create entry
+ * point of qcow2_driver.
+ */
+extern const struct opt_desc qcow2_create_opts[];
+int qcow2_create(const char *filename, struct optlist *opts, struct qerr *e);
+
 /* Fill m->features with the 8 features qemu 7.2 lists; sets has_feature_table. */
 int qcow2_meta_set_default_features(struct qcow2_meta *m);
 
