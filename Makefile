@@ -20,7 +20,8 @@ UTIL_OBJS = \
 	src/util/size.o \
 	src/util/opts.o \
 	src/util/json.o \
-	src/util/render.o
+	src/util/render.o \
+	src/util/progress.o
 
 CORE_OBJS = \
 	src/core/err.o \
@@ -34,12 +35,20 @@ CORE_OBJS = \
 	src/core/qcow2_create.o \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
-	src/core/luks_header.o
+	src/core/luks_header.o \
+	src/core/chain.o \
+	src/core/sparse.o \
+	src/core/compress_pipeline.o \
+	src/core/convert.o \
+	src/core/convert_worker.o \
+	src/core/convert_write.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
 	src/cmd/create.o \
-	src/cmd/info.o
+	src/cmd/info.o \
+	src/cmd/convert.o \
+	src/cmd/convert_open.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)

@@ -19,6 +19,7 @@ struct command {
 static const struct command commands[] = {
 	{ "create", cmd_create, "create a new disk image" },
 	{ "info", cmd_info, "show information about a disk image" },
+	{ "convert", cmd_convert, "copy images into a new image of any format" },
 	{ NULL, NULL, NULL },
 };
 

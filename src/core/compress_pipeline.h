@@ -1,0 +1,64 @@
+/*
+ * compress_pipeline.h: what convert needs to write compressed qcow2
+ * clusters from many threads: a pure per-thread codec that compresses one
+ * cluster into a buffer, and an in-order writer that stores an already
+ * compressed cluster at a guest offset.
+ *
+ * The codec (ccodec_*) is thread-safe as long as each thread owns its own
+ * struct ccodec; it keeps no global state, so the bytes it produces depend
+ * only on the input, the type and the cluster size: output is identical
+ * whatever the number of threads.
+ *
+ * Formats (qcow2 spec, "Compressed Clusters Descriptor"): zlib clusters are
+ * raw deflate streams (no zlib header or checksum) that inflate to exactly
+ * one cluster; zstd clusters are one zstd frame.  When configure found
+ * libdeflate, deflate streams come from it (faster, a 32 KiB window;
+ * qemu-img 7.2 inflates a whole cluster in one call, which accepts such
+ * streams: the tests prove it with qemu-img); zlib otherwise.
+ */
+#ifndef QIMG_CORE_COMPRESS_PIPELINE_H
+#define QIMG_CORE_COMPRESS_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/img.h"
+
+struct ccodec;
+
+/*
+ * A codec for type (QCOW2_COMPRESSION_ZLIB or _ZSTD) compressing clusters
+ * of cluster_size bytes.  Free with ccodec_free().
+ */
+int ccodec_new(struct ccodec **out, int type, size_t cluster_size,
+	       struct qerr *e);
+void ccodec_free(struct ccodec *c);
+
+/*
+ * Compress len bytes (len <= cluster_size; a short last cluster is padded
+ * with zeros to a whole cluster first) into out, which has room for cap
+ * bytes.  Returns the compressed length, or 0 when the result would not be
+ * shorter than cap: the caller then stores the cluster uncompressed.
+ */
+size_t ccodec_compress(struct ccodec *c, const void *in, size_t len,
+		       void *out, size_t cap);
+
+/*
+ * Can img store compressed clusters?  When not, *why says why (qemu-img's
+ * "Compression not supported for this file format" for raw).
+ */
+bool cwrite_supported(struct img *img, const char **why);
+
+/*
+ * Store cluster-sized guest range [off, off + cluster) of img as the
+ * compressed bytes buf[0..len) (from ccodec_compress with the image's
+ * compression type).  Called from one thread, in increasing guest order.
+ */
+int cwrite_cluster(struct img *img, uint64_t off, const void *buf, size_t len);
+
+/* The compression type and cluster size img writes with. */
+int cwrite_params(struct img *img, int *type, uint64_t *cluster_size);
+
+#endif
