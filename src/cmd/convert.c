@@ -13,6 +13,7 @@
  * prints the error and exits 0).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,8 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (!a.threads)
 		a.threads = default_threads();
+	/* A file-size limit is a write error to report, not a crash. */
+	signal(SIGXFSZ, SIG_IGN);
 	ret = convert_main(&a);
 	optlist_free(&a.opts);
 	return ret;

@@ -27,6 +27,12 @@ static int raw_layer_status(struct img *layer, uint64_t off, uint64_t len,
 	if (run == 0) {		/* off is past the end of the file */
 		data = false;
 		run = layer->size - off;
+	} else if ((off + run) % 512) {
+		/* A run up to an unaligned end of file covers the whole last
+		 * sector, whose tail reads as zeros: runs stay in sectors. */
+		run = ((off + run + 511) & ~511ULL) - off;
+		if (run > layer->size - off)
+			run = layer->size - off;
 	}
 	st->len = run < len ? run : len;
 	st->flags = IMG_BS_ALLOCATED |

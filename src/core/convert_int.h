@@ -97,6 +97,11 @@ int conv_read(struct conv *c, struct img **srcs, struct job *j,
 	      uint64_t off, uint8_t *buf, uint64_t len);
 
 /* convert_write.c */
+/*
+ * The detail of a failed I/O: the layer's own message when it says more
+ * than the errno (a corrupt image, say), else qemu-img's strerror text.
+ */
+const char *conv_io_detail(const struct qerr *e, int code);
 int conv_write_job(struct conv *c, struct job *j);
 int conv_flush(struct conv *c);
 bool conv_can_copy_range(struct conv *c);

@@ -90,7 +90,7 @@ static int read_global(struct conv *c, struct worker_view *v, struct job *j,
 			snprintf(j->errmsg, sizeof(j->errmsg),
 				 "error while reading at byte %llu: %s",
 				 (unsigned long long)off,
-				 qerr_msg(&v->srcs[i]->err));
+				 conv_io_detail(&v->srcs[i]->err, ret));
 			return ret;
 		}
 		off += n;

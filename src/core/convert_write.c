@@ -29,11 +29,7 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/*
- * The detail of a failed I/O: the layer's own message when it says more
- * than the errno (a corrupt image, say), else qemu-img's strerror text.
- */
-static const char *io_detail(const struct qerr *e, int code)
+const char *conv_io_detail(const struct qerr *e, int code)
 {
 	if (!e->msg[0] || strncmp(e->msg, "read error at offset ", 21) == 0 ||
 	    strncmp(e->msg, "write error at offset ", 22) == 0)
@@ -45,7 +41,7 @@ static int write_fail(struct conv *c, int ret, uint64_t off)
 {
 	return conv_fail(c, ret, -1, "error while writing at byte %llu: %s",
 			 (unsigned long long)off,
-			 io_detail(&c->o->target->err, ret));
+			 conv_io_detail(&c->o->target->err, ret));
 }
 
 /* Zero-writes the driver lacks: punch a hole in a raw file, else write. */
@@ -271,6 +267,6 @@ int conv_flush(struct conv *c)
 	ret = img_flush(t);
 	if (ret < 0)
 		return conv_fail(c, ret, -1, "error while flushing: %s",
-				 io_detail(&t->err, ret));
+				 conv_io_detail(&t->err, ret));
 	return 0;
 }

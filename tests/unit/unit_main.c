@@ -14,6 +14,7 @@ static const struct {
 	{ "opts", test_opts },
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
+	{ "sparse", test_sparse },
 };
 
 int main(void)
