@@ -98,6 +98,11 @@ clean:
 distclean: clean
 	rm -f config.mk config.h config.log
 
-.PHONY: all check unit install uninstall clean distclean
+# bench: qimg convert against qemu-img on a 4 GiB ext4 image (minutes;
+# not part of check).  See tests/bench/README.md.
+bench: qimg
+	./tests/bench/convert.sh
+
+.PHONY: all check unit install uninstall clean distclean bench
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

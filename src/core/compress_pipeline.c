@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-#include <zstd.h>
 
 #include "config.h"
 #if HAVE_LIBDEFLATE
 #include <libdeflate.h>
+#endif
+#if HAVE_ZSTD
+#include <zstd.h>
 #endif
 
 #include "core/compress_pipeline.h"
@@ -36,7 +38,9 @@ struct ccodec {
 	z_stream zs;
 	bool zs_ready;
 #endif
+#if HAVE_ZSTD
 	ZSTD_CCtx *zc;
+#endif
 };
 
 int ccodec_new(struct ccodec **out, int type, size_t cluster_size,
@@ -50,9 +54,16 @@ int ccodec_new(struct ccodec **out, int type, size_t cluster_size,
 	c->type = type;
 	c->cluster_size = cluster_size;
 	if (type == QCOW2_COMPRESSION_ZSTD) {
+#if HAVE_ZSTD
 		c->zc = ZSTD_createCCtx();
 		if (!c->zc)
 			goto nomem;
+#else
+		ccodec_free(c);
+		return qerr_set(e, -ENOTSUP,
+				"zstd compression is not supported by this "
+				"build");
+#endif
 	} else {
 #if HAVE_LIBDEFLATE
 		c->ld = libdeflate_alloc_compressor(DEFLATE_LEVEL);
@@ -84,8 +95,10 @@ void ccodec_free(struct ccodec *c)
 	if (c->zs_ready)
 		deflateEnd(&c->zs);
 #endif
+#if HAVE_ZSTD
 	if (c->zc)
 		ZSTD_freeCCtx(c->zc);
+#endif
 	free(c->pad);
 	free(c);
 }
@@ -122,14 +135,14 @@ size_t ccodec_compress(struct ccodec *c, const void *in, size_t len,
 		memset(c->pad + len, 0, c->cluster_size - len);
 		in = c->pad;
 	}
+#if HAVE_ZSTD
 	if (c->type == QCOW2_COMPRESSION_ZSTD) {
 		n = ZSTD_compressCCtx(c->zc, out, cap, in, c->cluster_size,
 				      ZSTD_LEVEL);
-		if (ZSTD_isError(n))
-			return 0;
-	} else {
-		n = deflate_cluster(c, in, out, cap);
+		return ZSTD_isError(n) || n >= cap ? 0 : n;
 	}
+#endif
+	n = deflate_cluster(c, in, out, cap);
 	return n < cap ? n : 0;
 }
 
