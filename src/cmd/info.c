@@ -388,6 +388,7 @@ int cmd_info(int argc, char **argv)
 	struct info_args a = { .output = OUTPUT_HUMAN,
 			       .flags = IMG_NO_BACKING | IMG_NO_IO };
 	struct optlist ids = { 0 };
+	const char *output = NULL;
 	int c, status = 1;
 
 	while ((c = cmd_getopt(argc, argv, ":hf:U", longopts)) != -1) {
@@ -402,8 +403,7 @@ int cmd_info(int argc, char **argv)
 			a.flags |= IMG_FORCE_SHARE;
 			break;
 		case CMD_OPT_OUTPUT:
-			if (cmd_parse_output(optarg, &a.output) < 0)
-				goto out;
+			output = optarg;	/* checked after the file name */
 			break;
 		case CMD_OPT_OBJECT:
 			if (check_object(optarg, &ids) < 0)
@@ -423,6 +423,8 @@ int cmd_info(int argc, char **argv)
 		cmd_usage_error("Expecting one image file name");
 		goto out;
 	}
+	if (output && cmd_parse_output(output, &a.output) < 0)
+		goto out;
 	if (a.image_opts && a.fmt) {
 		msg_error("--image-opts and --format are mutually exclusive");
 		goto out;

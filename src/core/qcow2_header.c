@@ -160,6 +160,33 @@ static int parse_fixed(struct c0 *c, struct qcow2_meta *m, struct qerr *e)
 	return 0;
 }
 
+/*
+ * A table (or other structure) of bytes bytes at off, named by field:
+ * cluster aligned, not over the header, inside the file.
+ */
+static int check_table(const char *what, const char *field, uint64_t off,
+		       uint64_t bytes, uint64_t cs, uint64_t file_size,
+		       struct qerr *e)
+{
+	if (off % cs)
+		return qerr_set(e, -EINVAL,
+				"invalid %s %#llx (not a multiple of the "
+				"cluster size %llu)",
+				field, (ull)off, (ull)cs);
+	if (bytes == 0)
+		return 0;
+	if (off == 0)
+		return qerr_set(e, -EINVAL,
+				"invalid %s 0 (the %s would overlap the "
+				"header)", field, what);
+	if (off > file_size || bytes > file_size - off)
+		return qerr_set(e, -EINVAL,
+				"the %s (offset %#llx, %llu bytes) lies past "
+				"the end of the file (%llu bytes)",
+				what, (ull)off, (ull)bytes, (ull)file_size);
+	return 0;
+}
+
 static int ext_feature_table(struct qcow2_meta *m, const uint8_t *d,
 			     uint32_t len, struct qerr *e)
 {
@@ -188,6 +215,7 @@ static int ext_bitmaps(struct qcow2_meta *m, const uint8_t *d, uint32_t len,
 {
 	uint32_t nb, reserved;
 	uint64_t size, off;
+	int ret;
 
 	/*
 	 * Without autoclear bit 0 a program that does not know bitmaps wrote
@@ -217,16 +245,10 @@ static int ext_bitmaps(struct qcow2_meta *m, const uint8_t *d, uint32_t len,
 				"invalid bitmap_directory_size %llu (must be 1 "
 				"to %llu)",
 				(ull)size, (ull)QCOW2_MAX_BITMAP_DIR_BYTES);
-	if (off % cs || off == 0)
-		return qerr_set(e, -EINVAL,
-				"invalid bitmap_directory_offset %#llx (must be "
-				"a non-zero multiple of the cluster size)",
-				(ull)off);
-	if (off > file_size || size > file_size - off)
-		return qerr_set(e, -EINVAL,
-				"the bitmap directory (offset %#llx, %llu bytes) "
-				"lies past the end of the file (%llu bytes)",
-				(ull)off, (ull)size, (ull)file_size);
+	ret = check_table("bitmap directory", "bitmap_directory_offset", off,
+			  size, cs, file_size, e);
+	if (ret < 0)
+		return ret;
 	m->has_bitmaps_ext = true;
 	m->nb_bitmaps = nb;
 	m->bitmap_dir_size = size;
@@ -238,6 +260,7 @@ static int ext_crypto(struct qcow2_meta *m, const uint8_t *d, uint32_t len,
 		      uint64_t cs, uint64_t file_size, struct qerr *e)
 {
 	uint64_t off, size;
+	int ret;
 
 	if (m->h.crypt_method != QCOW2_CRYPT_LUKS)
 		return qerr_set(e, -EINVAL,
@@ -250,16 +273,10 @@ static int ext_crypto(struct qcow2_meta *m, const uint8_t *d, uint32_t len,
 				"(must be %d)", len, QCOW2_CRYPTO_EXT_LEN);
 	off = be64_get(d);
 	size = be64_get(d + 8);
-	if (off % cs || off == 0)
-		return qerr_set(e, -EINVAL,
-				"invalid encryption header offset %#llx (must "
-				"be a non-zero multiple of the cluster size)",
-				(ull)off);
-	if (off > file_size || size > file_size - off)
-		return qerr_set(e, -EINVAL,
-				"the encryption header (offset %#llx, %llu "
-				"bytes) lies past the end of the file (%llu "
-				"bytes)", (ull)off, (ull)size, (ull)file_size);
+	ret = check_table("encryption header", "encryption header offset",
+			  off, size, cs, file_size, e);
+	if (ret < 0)
+		return ret;
 	m->has_crypto_ext = true;
 	m->crypto_offset = off;
 	m->crypto_length = size;
@@ -461,31 +478,6 @@ static int check_features(const struct qcow2_meta *m, uint64_t cs,
 		return qerr_set(e, -EINVAL,
 				"incompatible feature bit 2 (external data "
 				"file) is set but no data file is named");
-	return 0;
-}
-
-/* A table of bytes bytes at off: cluster aligned, not over the header,
- * inside the file. */
-static int check_table(const char *what, const char *field, uint64_t off,
-		       uint64_t bytes, uint64_t cs, uint64_t file_size,
-		       struct qerr *e)
-{
-	if (off % cs)
-		return qerr_set(e, -EINVAL,
-				"invalid %s %#llx (not a multiple of the "
-				"cluster size %llu)",
-				field, (ull)off, (ull)cs);
-	if (bytes == 0)
-		return 0;
-	if (off == 0)
-		return qerr_set(e, -EINVAL,
-				"invalid %s 0 (the %s would overlap the "
-				"header)", field, what);
-	if (off > file_size || bytes > file_size - off)
-		return qerr_set(e, -EINVAL,
-				"the %s (offset %#llx, %llu bytes) lies past "
-				"the end of the file (%llu bytes)",
-				what, (ull)off, (ull)bytes, (ull)file_size);
 	return 0;
 }
 
