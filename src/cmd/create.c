@@ -411,8 +411,7 @@ int cmd_create(int argc, char **argv)
 		if (drv)
 			ret = print_option_help(drv, a.filename);
 		else
-			msg_file_error(a.filename ? a.filename : a.fmt,
-				       "Unknown file format '%s'", a.fmt);
+			msg_error("Unknown file format '%s'", a.fmt);
 		optlist_free(&a.opts);
 		return drv ? ret : 1;
 	}

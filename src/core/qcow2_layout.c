@@ -538,7 +538,7 @@ static int alloc_host_offset(struct lay *q, uint64_t off, uint64_t *bytes,
 
 static int preallocate_metadata(struct lay *q, enum img_prealloc mode)
 {
-	uint64_t off = 0, bytes = q->p->size, host = 0, cur = 0;
+	uint64_t off = 0, bytes = q->p->size, host = 0, cur = 0, end;
 	struct qfile *f = q->p->data ? q->p->data : q->p->file;
 	uint64_t *len = q->p->data ? &q->data_len : &q->file_len;
 	int ret;
@@ -553,13 +553,15 @@ static int preallocate_metadata(struct lay *q, enum img_prealloc mode)
 	}
 	if (mode == IMG_PREALLOC_METADATA)
 		mode = IMG_PREALLOC_OFF;
-	if (q->p->size && host + cur > *len) {
+	/* qemu extends the file to the end of the last data cluster. */
+	end = div_round_up(host + cur, q->cs) * q->cs;
+	if (q->p->size && end > *len) {
 		if (f == q->p->file) {
 			/* The qcow2 file is sized at the end (lay_finish). */
-			*len = host + cur;
+			*len = end;
 			return 0;
 		}
-		return raw_grow_file(f, len, host + cur, mode, q->e);
+		return raw_grow_file(f, len, end, mode, q->e);
 	}
 	return 0;
 }
