@@ -176,6 +176,12 @@ static int open_sources(struct ctx *x)
 			cmd_report(x->specs[i].file, &e);
 			return -1;
 		}
+		if (!x->srcs[i]->drv->read) {
+			msg_file_error(x->specs[i].file, "reading %s images is "
+				       "not supported yet",
+				       x->srcs[i]->drv->name);
+			return -1;
+		}
 		x->total += x->srcs[i]->size;
 	}
 	if (a->snapshot)
@@ -221,7 +227,7 @@ static int target_options(struct ctx *x, const struct img_driver *drv)
 	const char *why = NULL;
 
 	if (optlist_check(o, drv->create_opts, &e) < 0) {
-		msg_error("%s", qerr_msg(&e));
+		msg_file_error(x->tspec.file, "%s", qerr_msg(&e));
 		return -1;
 	}
 	if (a->out_base && !has_opt(drv, "backing_file"))
@@ -255,8 +261,6 @@ static int create_target(struct ctx *x, const struct img_driver *drv)
 {
 	struct qerr e = { 0 };
 
-	if (target_options(x, drv) < 0)
-		return -1;
 	if (drv->create(x->tspec.file, &x->a->opts, &e) < 0) {
 		msg_file_error(x->tspec.file, "error while converting %s: %s",
 			       drv->name, qerr_msg(&e));
@@ -311,6 +315,13 @@ static int open_target(struct ctx *x)
 	}
 	if (a->cache && !convert_valid_cache(a->cache)) {
 		msg_error("Invalid cache option: %s", a->cache);
+		return -1;
+	}
+	if (!a->skip_create && target_options(x, drv) < 0)
+		return -1;
+	if (!drv->write) {
+		msg_file_error(x->tspec.file, "writing %s images is not "
+			       "supported yet", drv->name);
 		return -1;
 	}
 	if (!a->skip_create && create_target(x, drv) < 0)
@@ -407,29 +418,16 @@ int convert_main(struct convert_args *a)
 	return ret < 0 ? 1 : 0;
 }
 
+/*
+ * "-o help" is create's: the same list, sorted, with the protocol options
+ * when a target file name is given (qemu-img prints the same text).
+ */
 int convert_option_help(struct convert_args *a)
 {
-	const char *fmt = a->out_fmt ? a->out_fmt : "raw";
-	const struct img_driver *drv = img_driver_find(fmt);
+	char *argv[] = { "create", "-f", NULL, "-o", "help", NULL, NULL };
 
-	if (!drv) {
-		msg_error("Unknown file format '%s'", fmt);
-		return 1;
-	}
-	printf("Supported %s options:\n", drv->name);
-	for (const struct opt_desc *d = drv->create_opts; d && d->name; d++) {
-		static const char *const types[] = {
-			[OPT_STR] = "str",
-			[OPT_SIZE] = "size",
-			[OPT_BOOL] = "bool (on/off)",
-			[OPT_NUM] = "num",
-		};
-		char key[128];
-
-		snprintf(key, sizeof(key), "%s=<%s>", d->name, types[d->type]);
-		printf("  %-22s - %s\n", key, d->help);
-	}
-	printf("\nThe protocol level may support further options.\n"
-	       "Specify the target filename to include those options.\n");
-	return 0;
+	argv[2] = (char *)(a->out_fmt ? a->out_fmt : "raw");
+	argv[5] = (char *)a->out;
+	optind = 0;
+	return cmd_create(a->out ? 6 : 5, argv);
 }

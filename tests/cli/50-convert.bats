@@ -70,8 +70,7 @@ with_fault() {
 		qemu-img convert -S "$s" -O raw zeros.raw q.raw
 		qimg convert -S "$s" -O raw zeros.raw m.raw
 		cmp q.raw m.raw
-		# qemu-img also allocates the first 4 KiB of any raw file it creates
-		[ "$(data_extents m.raw)" = "$(data_extents q.raw | grep -v '^0+4096$')" ]
+		[ "$(data_extents m.raw)" = "$(data_extents q.raw)" ]
 		rm q.raw m.raw
 	done
 }
@@ -88,7 +87,8 @@ with_fault() {
 	need_qemu
 	mkzeros zeros.raw
 	qimg convert -S 1M -O raw zeros.raw s.raw
-	[ "$(data_extents s.raw)" = "1048576+2097152" ]
+	# like qemu-img, a new raw file has its first 4 KiB allocated
+	[ "$(data_extents s.raw)" = "$(printf '0+4096\n1048576+2097152')" ]
 }
 
 @test "-S refuses sizes that are not multiples of 512 or above 16M" {
@@ -219,7 +219,7 @@ with_fault() {
 	run -1 --separate-stderr qimg convert -O bogus src.raw x.raw
 	[ "$stderr" = "qimg: Unknown file format 'bogus'" ]
 	run -1 --separate-stderr qimg convert -O raw -o foo=bar src.raw x.raw
-	[ "$stderr" = "qimg: Invalid parameter 'foo'" ]
+	[ "$stderr" = "qimg: x.raw: Invalid parameter 'foo'" ]
 	run -1 --separate-stderr qimg convert src.raw nodir/x.raw
 	[ "$stderr" = "qimg: nodir/x.raw: error while converting raw: could not open 'nodir/x.raw': No such file or directory" ]
 	[ ! -e x.raw ]
