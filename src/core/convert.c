@@ -264,6 +264,7 @@ int convert_run(const struct convert_opts *o, struct convert_error *err)
 	memset(err, 0, sizeof(*err));
 	c.o = o;
 	c.err = err;
+	conv_no_sync(&c);
 	ret = conv_setup(&c);
 	if (ret == 0 && o->progress) {
 		ret = plan_count(&c, &c.progress_total);

@@ -104,6 +104,12 @@ int conv_read(struct conv *c, struct img **srcs, struct job *j,
 const char *conv_io_detail(const struct qerr *e, int code);
 int conv_write_job(struct conv *c, struct job *j);
 int conv_flush(struct conv *c);
+/*
+ * Cache mode unsafe (qemu-img convert's default for the target): the
+ * target's flushes, the engine's ordering syncs included, write to the
+ * page cache only, as qemu's cache=unsafe ignores them.
+ */
+void conv_no_sync(struct conv *c);
 bool conv_can_copy_range(struct conv *c);
 
 #endif

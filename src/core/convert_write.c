@@ -18,6 +18,7 @@
 
 #include "core/compress_pipeline.h"
 #include "core/convert_int.h"
+#include "core/qcow2.h"
 
 #define ZERO_BUF (1u << 20)
 
@@ -257,14 +258,26 @@ int conv_write_job(struct conv *c, struct job *j)
 	return 0;
 }
 
+void conv_no_sync(struct conv *c)
+{
+	struct img *t = c->o->target;
+
+	if (c->o->sync)
+		return;
+	t->file->no_sync = true;
+	if (t->drv == &qcow2_driver && t->priv) {
+		struct qcow2_state *s = t->priv;
+
+		if (s->data_file)
+			s->data_file->no_sync = true;
+	}
+}
+
 int conv_flush(struct conv *c)
 {
 	struct img *t = c->o->target;
-	int ret;
+	int ret = img_flush(t);
 
-	if (!c->o->sync)
-		t->file->no_sync = true;
-	ret = img_flush(t);
 	if (ret < 0)
 		return conv_fail(c, ret, -1, "error while flushing: %s",
 				 conv_io_detail(&t->err, ret));
