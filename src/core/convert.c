@@ -42,6 +42,63 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
+/* One block-status query at global pos, as a job kind. */
+static int status_kind(struct conv *c, uint64_t pos, enum job_kind *kind,
+		       uint64_t *len, struct chain_status *st)
+{
+	const struct convert_opts *o = c->o;
+	size_t i = src_index(c, pos);
+	struct img *s = o->srcs[i];
+	uint64_t soff = pos - c->src_start[i];
+	int ret = chain_block_status(s, o->target_has_backing ? s->backing
+							      : NULL,
+				     soff, s->size - soff, st);
+
+	if (ret < 0)
+		return ret;
+	if (st->flags & IMG_BS_DATA)
+		*kind = JOB_DATA;
+	else if (st->flags & IMG_BS_ZERO)
+		*kind = o->min_sparse ? JOB_ZERO : JOB_DATA;
+	else
+		*kind = JOB_SKIP;
+	*len = st->len;
+	return 0;
+}
+
+/*
+ * Grow the run [pos, pos + *len) of kind over following runs of the same
+ * kind in the same source (formats report a cluster or an L2 table at a
+ * time), up to a chunk for data.  The first run of another kind is kept
+ * for the next call.  A failing query just ends the run: the next call
+ * asks again and reports it.
+ */
+static void coalesce(struct conv *c, uint64_t pos, enum job_kind kind,
+		     uint64_t *len)
+{
+	size_t i = src_index(c, pos);
+	uint64_t end = c->src_start[i] + c->o->srcs[i]->size;
+	uint64_t limit = kind == JOB_DATA ? c->chunk : CONV_COALESCE_MAX;
+	struct chain_status st;
+	enum job_kind k;
+	uint64_t l;
+
+	while (*len < limit && pos + *len < end) {
+		if (status_kind(c, pos + *len, &k, &l, &st) < 0) {
+			qerr_clear(st.layer ? &st.layer->err
+					    : &c->o->srcs[i]->err);
+			return;
+		}
+		if (k != kind) {
+			c->la_pos = pos + *len;
+			c->la_kind = k;
+			c->la_len = l;
+			return;
+		}
+		*len += l;
+	}
+}
+
 /*
  * Block status of the source range at global pos, as a job kind.  In
  * salvage mode an unreadable status is one sector of data, with a warning
@@ -62,9 +119,11 @@ static int plan_status(struct conv *c, struct job *j, uint64_t pos,
 		*len = rest;
 		return 0;
 	}
-	ret = chain_block_status(s, o->target_has_backing ? s->backing : NULL,
-				 soff, rest, &st);
-	if (ret < 0) {
+	if (c->la_len && c->la_pos == pos) {
+		*kind = c->la_kind;
+		*len = c->la_len;
+		c->la_len = 0;
+	} else if ((ret = status_kind(c, pos, kind, len, &st)) < 0) {
 		struct img *bad = st.layer ? st.layer : s;
 
 		if (!o->salvage)
@@ -80,13 +139,7 @@ static int plan_status(struct conv *c, struct job *j, uint64_t pos,
 		*len = rest < SECTOR_SIZE ? rest : SECTOR_SIZE;
 		return 0;
 	}
-	if (st.flags & IMG_BS_DATA)
-		*kind = JOB_DATA;
-	else if (st.flags & IMG_BS_ZERO)
-		*kind = o->min_sparse ? JOB_ZERO : JOB_DATA;
-	else
-		*kind = JOB_SKIP;
-	*len = st.len;
+	coalesce(c, pos, *kind, len);
 	return 0;
 }
 
@@ -171,6 +224,7 @@ static int plan_count(struct conv *c, uint64_t *total)
 	free(j.warnings);
 	c->plan_pos = 0;
 	c->ext_end = 0;
+	c->la_len = 0;
 	c->plan_done = false;
 	return ret;
 }

@@ -13,6 +13,8 @@
 
 /* Bytes read and written per DATA job (a 2 MiB request, as qemu-img). */
 #define CONV_CHUNK (2u << 20)
+/* Zero and skipped runs are merged up to this length per job. */
+#define CONV_COALESCE_MAX (1ULL << 30)
 
 enum job_kind {
 	JOB_DATA,	/* read, find zeros or compress, write */
@@ -64,6 +66,8 @@ struct conv {
 	uint64_t ext_end;	/* end of the run being cut into jobs */
 	enum job_kind ext_kind;
 	bool plan_done;
+	uint64_t la_pos, la_len;	/* a run looked at ahead, len 0: none */
+	enum job_kind la_kind;
 
 	/* ring */
 	struct job *ring;
