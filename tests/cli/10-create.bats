@@ -138,6 +138,16 @@ create_both() {
 			done
 		done
 	done
+	(cd q && qemu-img create -q -f qcow2 -o cluster_size=4k base.qcow2 33M) &&
+		cp q/base.qcow2 m/
+	for args in "-F qcow2" "" "-F raw" "-F qcow2 -o compat=0.10" \
+		"-F qcow2 -o extended_l2=on,preallocation=falloc"; do
+		for size in "" 1G; do
+			# shellcheck disable=SC2086
+			create_both -f qcow2 -b base.qcow2 $args img $size ||
+				fails=$((fails + 1))
+		done
+	done
 	create_both -f qcow2 -o backing_file=base.raw,backing_fmt=raw img ||
 		fails=$((fails + 1))
 	create_both -f qcow2 -b missing.raw -F raw img || fails=$((fails + 1))
@@ -418,4 +428,13 @@ create_both() {
 	[[ "$output" == "usage: qimg create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u]"* ]]
 	run -0 qimg create --help
 	[[ "$output" == *"[-o options] [--object objectdef] filename [size]" ]]
+}
+
+@test "refusal: a backing chain that does not open" {
+	need_qemu
+	qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 mid.qcow2 1M
+	run -1 --separate-stderr qimg create -f qcow2 -b mid.qcow2 -F qcow2 img
+	[ "${stderr_lines[0]}" = "qimg: img: Could not open backing file: Could not open 'gone.qcow2': No such file or directory" ]
+	[ "${stderr_lines[1]}" = "Could not open backing image." ]
+	[ ! -e img ]
 }
