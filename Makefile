@@ -39,7 +39,12 @@ CORE_OBJS = \
 CMD_OBJS = \
 	src/cmd/common.o \
 	src/cmd/create.o \
-	src/cmd/info.o
+	src/cmd/info.o \
+	src/cmd/io.o \
+	src/cmd/io_table.o \
+	src/cmd/io_open.o \
+	src/cmd/io_rw.o \
+	src/cmd/io_misc.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)
