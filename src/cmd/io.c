@@ -471,7 +471,7 @@ static int io_parse_cmdline(int argc, char **argv, struct io_cmdline *cl,
 			cl->req.direct = true;
 			break;
 		case 'C':
-			io->copy_on_read = true;
+			cl->req.copy_on_read = true;
 			break;
 		case 'k':
 			cl->req.native_aio = true;

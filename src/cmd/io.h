@@ -103,6 +103,7 @@ struct io_open_req {
 	bool native_aio;	/* aio=native: needs cache.direct */
 	bool direct;		/* cache.direct (-n, -t none/directsync) */
 	bool unmap;		/* discard=unmap */
+	bool copy_on_read;	/* -C */
 };
 
 /* Open req into io->img; prints qemu-io's messages; 0 or -1. */

@@ -177,6 +177,10 @@ static int io_open_target(struct io_ctx *io, const struct io_open_req *req,
 			      "read-only images");
 		return -1;
 	}
+	if (req->copy_on_read && req->read_only) {
+		io_open_error(req, "Can't use copy-on-read on read-only device");
+		return -1;
+	}
 	if (req->force_share)
 		flags |= IMG_FORCE_SHARE;
 	if (img_open(&img, t->path, fmt, flags, &e) < 0) {
@@ -198,6 +202,7 @@ static int io_open_target(struct io_ctx *io, const struct io_open_req *req,
 	io->img = img;
 	io->probed_raw = !fmt && img->drv == &raw_driver;
 	io->unmap = req->unmap;
+	io->copy_on_read = req->copy_on_read;
 	if (io->probed_raw && !req->read_only)
 		io_probe_warning(t->path);
 	return 0;
@@ -271,7 +276,7 @@ int io_open(struct io_ctx *io, int argc, char **argv)
 			req.direct = true;
 			break;
 		case 'C':
-			io->copy_on_read = true;
+			req.copy_on_read = true;
 			break;
 		case 'r':
 			req.read_only = true;

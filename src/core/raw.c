@@ -126,16 +126,17 @@ static int raw_discard(struct img *img, uint64_t off, uint64_t len)
 static int raw_block_status(struct img *img, uint64_t off, uint64_t len,
 			    struct img_bstatus *st)
 {
-	uint64_t run;
+	uint64_t run, flen;
 	bool data;
 	int ret = qfile_data_run(img->file, off, &data, &run, &img->err);
 
+	if (ret == 0)
+		ret = qfile_size(img->file, &flen, &img->err);
 	if (ret < 0)
 		return ret;
-	if (run == 0) {
-		data = false;
+	/* A hole reaching the end of the file goes on to the virtual size. */
+	if (!data && off + run >= flen)
 		run = img->size - off;
-	}
 	st->len = run < len ? run : len;
 	st->flags = IMG_BS_ALLOCATED | IMG_BS_OFFSET |
 		    (data ? IMG_BS_DATA : IMG_BS_ZERO);
