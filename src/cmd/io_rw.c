@@ -379,26 +379,44 @@ static int io_rw_getopt(struct io_ctx *io, int argc, char **argv,
 	return 0;
 }
 
+/* read, write and discard end with "off len": anything else is usage. */
+static int io_want_off_len(struct io_ctx *io, int argc)
+{
+	if (optind != argc - 2) {
+		io_print_usage(io->cur);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Parse "off len" and hold len to qemu's request limit unless unlimited;
+ * how completes qemu-io's message ("" or " without -n").
+ */
+static int io_parse_off_len(char **argv, int64_t *off, int64_t *count,
+			    bool unlimited, const char *how)
+{
+	if (io_parse_num(argv[optind], off) < 0 ||
+	    io_parse_num(argv[optind + 1], count) < 0)
+		return -1;
+	if (*count > IO_MAX_REQUEST && !unlimited) {
+		printf("length cannot exceed %lld%s, given %s\n",
+		       IO_MAX_REQUEST, how, argv[optind + 1]);
+		return -1;
+	}
+	return 0;
+}
+
 /* read [-abCqv] [-P pattern [-s off] [-l len]] off len */
 int io_read(struct io_ctx *io, int argc, char **argv)
 {
 	struct io_rw_opts o = { 0 };
 	int64_t off, count;
 
-	if (io_rw_getopt(io, argc, argv, ":bCl:pP:qs:v", &o) < 0)
+	if (io_rw_getopt(io, argc, argv, ":bCl:pP:qs:v", &o) < 0 ||
+	    io_want_off_len(io, argc) < 0 ||
+	    io_parse_off_len(argv, &off, &count, false, "") < 0)
 		return -1;
-	if (optind != argc - 2) {
-		io_print_usage(io->cur);
-		return -1;
-	}
-	if (io_parse_num(argv[optind], &off) < 0 ||
-	    io_parse_num(argv[optind + 1], &count) < 0)
-		return -1;
-	if (count > IO_MAX_REQUEST) {
-		printf("length cannot exceed %lld, given %s\n", IO_MAX_REQUEST,
-		       argv[optind + 1]);
-		return -1;
-	}
 	if (!o.has_pattern && (o.has_start || o.has_len)) {
 		io_print_usage(io->cur);
 		return -1;
@@ -538,21 +556,11 @@ int io_write(struct io_ctx *io, int argc, char **argv)
 	int64_t off, count;
 	int ret;
 
-	if (io_rw_getopt(io, argc, argv, ":bcCfnpP:qs:uz", &o) < 0)
+	if (io_rw_getopt(io, argc, argv, ":bcCfnpP:qs:uz", &o) < 0 ||
+	    io_want_off_len(io, argc) < 0 || io_write_flags_ok(&o) < 0 ||
+	    io_parse_off_len(argv, &off, &count, o.no_fallback,
+			     " without -n") < 0)
 		return -1;
-	if (optind != argc - 2) {
-		io_print_usage(io->cur);
-		return -1;
-	}
-	if (io_write_flags_ok(&o) < 0 ||
-	    io_parse_num(argv[optind], &off) < 0 ||
-	    io_parse_num(argv[optind + 1], &count) < 0)
-		return -1;
-	if (count > IO_MAX_REQUEST && !o.no_fallback) {
-		printf("length cannot exceed %lld without -n, given %s\n",
-		       IO_MAX_REQUEST, argv[optind + 1]);
-		return -1;
-	}
 	if ((o.vmstate || o.compressed) &&
 	    (io_check_aligned(off, "offset") < 0 ||
 	     io_check_aligned(count, "count") < 0))
@@ -629,20 +637,10 @@ int io_discard(struct io_ctx *io, int argc, char **argv)
 	int64_t off, count;
 	int ret;
 
-	if (io_rw_getopt(io, argc, argv, ":Cq", &o) < 0)
+	if (io_rw_getopt(io, argc, argv, ":Cq", &o) < 0 ||
+	    io_want_off_len(io, argc) < 0 ||
+	    io_parse_off_len(argv, &off, &count, false, "") < 0)
 		return -1;
-	if (optind != argc - 2) {
-		io_print_usage(io->cur);
-		return -1;
-	}
-	if (io_parse_num(argv[optind], &off) < 0 ||
-	    io_parse_num(argv[optind + 1], &count) < 0)
-		return -1;
-	if (count > IO_MAX_REQUEST) {
-		printf("length cannot exceed %lld, given %s\n", IO_MAX_REQUEST,
-		       argv[optind + 1]);
-		return -1;
-	}
 	io_timer_start(&t);
 	ret = io_check_range(io->img, off, count);
 	if (ret == 0 && io->unmap && count > 0)
