@@ -32,6 +32,7 @@ CORE_OBJS = \
 	src/core/qcow2_header.o \
 	src/core/qcow2_header_write.o \
 	src/core/qcow2_create.o \
+	src/core/qcow2_layout.o \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
 	src/core/luks_header.o
