@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "cmd/io.h"
+#include "util/render.h"
 
 /*
  * Is the run at off allocated in the top image?  *num is its length, at
@@ -122,42 +123,6 @@ int io_map(struct io_ctx *io, int argc, char **argv)
 	return 0;
 }
 
-/* qemu's human dump of format-specific information (qemu-img info's). */
-static void io_dump_kv(const struct kv *node, int indent)
-{
-	int i = 0;
-
-	for (const struct kv *c = node->child; c; c = c->next, i++) {
-		char key[128];
-
-		if (c->key) {
-			snprintf(key, sizeof(key), "%s", c->key);
-			for (char *p = key; *p; p++)
-				if (*p == '-')
-					*p = ' ';
-		} else {
-			snprintf(key, sizeof(key), "[%d]", i);
-		}
-		printf("%*s%s:", indent, "", key);
-		switch (c->type) {
-		case KV_STR:
-			printf(" %s\n", c->v.s);
-			break;
-		case KV_INT:
-			printf(" %" PRId64 "\n", c->v.i);
-			break;
-		case KV_BOOL:
-			printf(" %s\n", c->v.b ? "true" : "false");
-			break;
-		case KV_OBJ:
-		case KV_ARR:
-			putchar('\n');
-			io_dump_kv(c, indent + 4);
-			break;
-		}
-	}
-}
-
 /*
  * Where qcow2 keeps VM state: right after the guest data, at the virtual
  * size rounded up to what one L2 table maps.
@@ -201,7 +166,7 @@ int io_info(struct io_ctx *io, int argc, char **argv)
 	printf("vm state offset: %s\n", s2);
 	if (info.format_specific) {
 		printf("Format specific information:\n");
-		io_dump_kv(info.format_specific, 4);
+		render_kv(stdout, info.format_specific, 1);
 	}
 	img_info_free(&info);
 	return 0;

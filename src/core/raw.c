@@ -233,19 +233,19 @@ static int raw_block_status(struct img *img, uint64_t off, uint64_t len,
 	return 0;
 }
 
-/* The file takes the exact new length; the guest sees it rounded to 512. */
+/*
+ * The file takes the exact new length; the guest sees it rounded to 512.
+ * A failure is worded as qemu's file driver words it.
+ */
 static int raw_truncate(struct img *img, uint64_t size)
 {
-	int ret;
+	int ret = qfile_truncate(img->file, size, &img->err);
 
-	if (size >= RAW_MAX_SIZE)
-		return qerr_set(&img->err, -EFBIG,
-				"The image size is too large for file format "
-				"'raw'");
-	ret = qfile_truncate(img->file, size, &img->err);
-	if (ret == 0)
-		img->size = (size + 511) & ~511ULL;
-	return ret;
+	if (ret < 0)
+		return qerr_reset(&img->err, ret, "Could not resize file: %s",
+				  strerror(-ret));
+	img->size = (size + 511) & ~511ULL;
+	return 0;
 }
 
 const struct img_driver raw_driver = {
