@@ -370,3 +370,16 @@ setup() {
 	run -1 --separate-stderr qimg io -c 'read 0 1' nonexist.raw
 	[[ "$stderr" == "qimg: can't open device nonexist.raw: "*"No such file or directory" ]]
 }
+
+@test "io: info and length on qcow2 images of several kinds" {
+	local o
+	for o in cluster_size=65536 cluster_size=4096 extended_l2=on \
+		compat=0.10 lazy_refcounts=on,refcount_bits=1 \
+		compression_type=zstd cluster_size=2M; do
+		rm -f q2.qcow2
+		qemu-img create -q -f qcow2 -o "$o" q2.qcow2 100M
+		io_same q2.qcow2 -r -c info -c length IMG
+		io_same q2.qcow2 -f qcow2 -r -c info IMG
+	done
+	grep -qx 'vm state offset: 512 GiB' m.out
+}
