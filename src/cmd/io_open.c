@@ -342,7 +342,11 @@ int io_open(struct io_ctx *io, int argc, char **argv)
 	return ret;
 }
 
-/* Options reopen may change: which mode, and the harmless ones. */
+/*
+ * Options reopen may change: read-only (which may not be combined with -r
+ * or -w, and, as in qemu, may not take writing away from the session:
+ * only "reopen -r" does that), and the harmless ones.
+ */
 static int io_reopen_opts(struct io_ctx *io, struct optlist *l, int *rw)
 {
 	bool b;
@@ -351,6 +355,17 @@ static int io_reopen_opts(struct io_ctx *io, struct optlist *l, int *rw)
 		const char *k = l->v[i].key, *v = l->v[i].val;
 
 		if (strcmp(k, "read-only") == 0 && io_opt_bool(v, &b)) {
+			if (*rw != -1) {
+				io_error("Cannot set both -r/-w and "
+					 "'read-only'");
+				return -1;
+			}
+			if (b && (io->img->flags & IMG_RDWR)) {
+				io_error("Read-only block node '%s' cannot "
+					 "support read-write users",
+					 io->img->filename);
+				return -1;
+			}
 			*rw = !b;
 		} else if (strcmp(k, "discard") == 0) {
 			if (io_parse_discard(v, &io->unmap) < 0)

@@ -262,6 +262,12 @@ setup() {
 		-c 'reopen -c bogus' -c 'reopen -o bogus=1' -c 'reopen x' \
 		-c 'reopen -o discard=ignore' -c 'reopen -o driver=qcow2' \
 		-c 'reopen' -c 'write -q 0 1' IMG
+	io_same base.raw -f raw -r -c 'reopen -o read-only=on' -c 'write -q 0 1' \
+		-c 'reopen -o read-only=off' -c 'write -q 0 1' \
+		-c 'reopen -r -o read-only=off' -c 'reopen -w -o read-only=on' IMG
+	run -1 --separate-stderr qimg io -f raw -c 'reopen -o read-only=on' \
+		-c 'write -q 0 1' base.raw
+	[ "$stderr" = "qimg: Read-only block node 'base.raw' cannot support read-write users" ]
 }
 
 @test "io: --image-opts option strings" {
