@@ -33,6 +33,14 @@
  *     (and filename for driver=file); other options are refused with
  *     qemu's message.  truncate -m falloc/full is a plain truncate (the
  *     content is the same; only the allocation differs).
+ *   - A raw image whose format was probed refuses writes that would make
+ *     sector 0 look like a qcow2 header (qemu checks every format it
+ *     knows); reopen -o read-only=on names the image file where qemu
+ *     names an internal node ('#block123').
+ *   - Errors from the image layer are worded as qimg's core words them
+ *     (for example "could not open 'x': No such file or directory").
+ *   - qemu-io crashes on "truncate -m MODE" without a size; qimg io prints
+ *     the usage.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -435,8 +443,7 @@ static int io_add_cmd(struct io_cmdline *cl, char *cmd)
 }
 
 /* Parse argv; 0 to go on, else 1 + the exit status (help, errors). */
-static int io_parse_cmdline(int argc, char **argv, struct io_cmdline *cl,
-			    struct io_ctx *io)
+static int io_parse_cmdline(int argc, char **argv, struct io_cmdline *cl)
 {
 	int c;
 
@@ -516,7 +523,7 @@ int cmd_io(int argc, char **argv)
 	struct io_cmdline cl = { .req = { .unmap = true } };
 	int status, ret;
 
-	ret = io_parse_cmdline(argc, argv, &cl, &io);
+	ret = io_parse_cmdline(argc, argv, &cl);
 	if (ret) {
 		free(cl.cmds);
 		return ret - 1;
