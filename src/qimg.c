@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "create", cmd_create, "create a new disk image" },
 	{ "info", cmd_info, "show information about a disk image" },
 	{ "convert", cmd_convert, "copy images into a new image of any format" },
+	{ "io", cmd_io, "run qemu-io commands on a disk image" },
 	{ NULL, NULL, NULL },
 };
 

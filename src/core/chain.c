@@ -12,36 +12,6 @@
 
 #include "core/chain.h"
 
-/* Raw: the file's holes read as zeros; beyond its end (the last partial
- * sector up to img->size) too. */
-static int raw_layer_status(struct img *layer, uint64_t off, uint64_t len,
-			    struct img_bstatus *st)
-{
-	bool data;
-	uint64_t run;
-	int ret = qfile_data_run(layer->file, off, &data, &run, &layer->err);
-
-	if (ret < 0)
-		return ret;
-	memset(st, 0, sizeof(*st));
-	if (run == 0) {		/* off is past the end of the file */
-		data = false;
-		run = layer->size - off;
-	} else if ((off + run) % 512) {
-		/* A run up to an unaligned end of file covers the whole last
-		 * sector, whose tail reads as zeros: runs stay in sectors. */
-		run = ((off + run + 511) & ~511ULL) - off;
-		if (run > layer->size - off)
-			run = layer->size - off;
-	}
-	st->len = run < len ? run : len;
-	st->flags = IMG_BS_ALLOCATED |
-		    (data ? IMG_BS_DATA | IMG_BS_OFFSET : IMG_BS_ZERO);
-	st->host_offset = off;
-	st->host_file = layer->filename;
-	return 0;
-}
-
 int chain_layer_status(struct img *layer, uint64_t off, uint64_t len,
 		       struct img_bstatus *st)
 {
@@ -57,8 +27,6 @@ int chain_layer_status(struct img *layer, uint64_t off, uint64_t len,
 					(unsigned long long)st->len);
 		return ret;
 	}
-	if (layer->drv == &raw_driver)
-		return raw_layer_status(layer, off, len, st);
 	memset(st, 0, sizeof(*st));
 	st->len = len;
 	st->flags = IMG_BS_DATA | IMG_BS_ALLOCATED;

@@ -7,10 +7,9 @@
  * range read as, and which layer decides" for convert, rebase and compare,
  * so none of them reads unallocated or zero ranges.
  *
- * Raw layers have no allocation metadata: their file's holes
- * (SEEK_HOLE/SEEK_DATA) read as zeros and their data is data, both
- * "allocated" in the raw layer.  A layer whose driver has no block status
- * is all data.
+ * Raw layers report their file's holes (SEEK_HOLE/SEEK_DATA) as zeros and
+ * the rest as data, both allocated in the raw layer.  A layer whose driver
+ * has no block status is all data.
  */
 #ifndef QIMG_CORE_CHAIN_H
 #define QIMG_CORE_CHAIN_H
@@ -44,8 +43,8 @@ int chain_block_status(struct img *top, const struct img *base, uint64_t off,
 		       uint64_t len, struct chain_status *st);
 
 /*
- * Status of [off, off+len) in one layer only (no backing), with the raw
- * SEEK_DATA fallback described above.
+ * Status of the run at off (at most len bytes) in one layer only (no
+ * backing), all data when the driver cannot tell.
  */
 int chain_layer_status(struct img *layer, uint64_t off, uint64_t len,
 		       struct img_bstatus *st);

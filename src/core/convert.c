@@ -42,6 +42,26 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
+/*
+ * Keep runs in whole sectors (a raw file's data may end mid-sector, at the
+ * end of the file): data grows to the sector end, anything else shrinks to
+ * it, or becomes data when it lies inside one sector.  size is a multiple
+ * of 512 (both formats round the virtual size).
+ */
+static uint64_t sector_shape(uint64_t off, uint64_t len, uint64_t size,
+			     enum job_kind *kind)
+{
+	uint64_t end = off + len, down = end / SECTOR_SIZE * SECTOR_SIZE;
+
+	if (end % SECTOR_SIZE == 0 || end >= size)
+		return len;
+	if (*kind != JOB_DATA && down > off)
+		return down - off;
+	*kind = JOB_DATA;
+	end = down + SECTOR_SIZE;
+	return (end < size ? end : size) - off;
+}
+
 /* One block-status query at global pos, as a job kind. */
 static int status_kind(struct conv *c, uint64_t pos, enum job_kind *kind,
 		       uint64_t *len, struct chain_status *st)
@@ -62,7 +82,7 @@ static int status_kind(struct conv *c, uint64_t pos, enum job_kind *kind,
 		*kind = o->min_sparse ? JOB_ZERO : JOB_DATA;
 	else
 		*kind = JOB_SKIP;
-	*len = st->len;
+	*len = sector_shape(soff, st->len, s->size, kind);
 	return 0;
 }
 
