@@ -316,3 +316,170 @@ with_fault() {
 	run -0 qimg convert --help
 	[[ "$output" == "usage: qimg convert [--object objectdef] [--image-opts]"* ]]
 }
+
+# ---- qcow2 sources and targets (need the qcow2 engine) ----
+
+# need_qcow2_io: skip until qimg can read and write qcow2 data.
+need_qcow2_io() {
+	need_qemu
+	truncate -s 64k probe.raw
+	if ! "$QIMG" convert -q -O qcow2 probe.raw probe.qcow2 2>/dev/null; then
+		skip "qcow2 reads and writes are not supported yet"
+	fi
+	rm -f probe.raw probe.qcow2
+}
+
+# mkchain: cb.qcow2 (1s at 0-1M, 2s at 4M+128k) <- ct.qcow2 (3s at 512k+64k,
+# a zero cluster at 4M, 4s at 8M+192k), both 16 MiB (the reference's chain).
+mkchain() {
+	qemu-img create -q -f qcow2 cb.qcow2 16M
+	qemu-io -c 'write -P 1 0 1M' -c 'write -P 2 4M 128k' cb.qcow2 >/dev/null
+	qemu-img create -q -f qcow2 -b cb.qcow2 -F qcow2 ct.qcow2
+	qemu-io -c 'write -P 3 512k 64k' -c 'write -z 4M 64k' \
+		-c 'write -P 4 8M 192k' ct.qcow2 >/dev/null
+}
+
+# same_as_qemu ARGS... SRC: qimg and qemu-img convert SRC with ARGS into
+# byte-identical files, which qemu-img finds clean and equal to SRC.
+same_as_qemu() {
+	local src=${*: -1}
+	qemu-img convert "$@" q.out
+	qimg convert "$@" m.out
+	cmp q.out m.out
+	qemu-img compare -q "$src" m.out
+	if [ "$(od -An -tx1 -N4 m.out | tr -d ' ')" = 514649fb ]; then
+		qemu-img check -q m.out
+	fi
+	rm -f q.out m.out
+}
+
+@test "raw to qcow2 and back writes what qemu-img writes, byte for byte" {
+	need_qcow2_io
+	mkzeros zeros.raw
+	mkdata d.raw 8
+	for s in 0 4k 1M; do
+		same_as_qemu -S "$s" -O qcow2 zeros.raw
+	done
+	same_as_qemu -O qcow2 d.raw
+	qemu-img convert -O qcow2 d.raw d.qcow2
+	same_as_qemu -O raw d.qcow2
+}
+
+@test "every qcow2 creation option is honoured for the target" {
+	need_qcow2_io
+	mkdata d.raw 8
+	for o in cluster_size=4k cluster_size=2M compat=0.10 refcount_bits=1 \
+		refcount_bits=64 lazy_refcounts=on extended_l2=on \
+		preallocation=metadata preallocation=falloc \
+		compression_type=zstd data_file=ext.raw; do
+		same_as_qemu -O qcow2 -o "$o" d.raw
+		rm -f ext.raw
+	done
+}
+
+@test "a backing chain is flattened, and -B keeps only what differs" {
+	need_qcow2_io
+	mkchain
+	same_as_qemu -O qcow2 ct.qcow2
+	same_as_qemu -O raw ct.qcow2
+	same_as_qemu -O qcow2 -B cb.qcow2 -F qcow2 ct.qcow2
+	qimg convert -O qcow2 -B cb.qcow2 -F qcow2 ct.qcow2 delta.qcow2
+	# only the top's clusters are allocated in the delta
+	[ "$(qemu-img map --output=json delta.qcow2 | jq -c '[.[] | select(.depth == 0) | [.start, .length, .zero]]')" = '[[524288,65536,false],[4194304,65536,true],[8388608,196608,false]]' ]
+}
+
+@test "-n and --target-is-zero write into an existing qcow2 image" {
+	need_qcow2_io
+	mkzeros zeros.raw
+	qemu-img create -q -f qcow2 t.qcow2 8M
+	qemu-io -c 'write -P 0x55 0 8M' t.qcow2 >/dev/null
+	qimg convert -n -O qcow2 zeros.raw t.qcow2
+	qemu-img compare -q zeros.raw t.qcow2
+	qemu-img check -q t.qcow2
+	qemu-img create -q -f qcow2 e.qcow2 16M
+	qimg convert -n --target-is-zero -O qcow2 zeros.raw e.qcow2
+	qemu-img compare -q zeros.raw e.qcow2
+	# only the two clusters holding 'A' and 'B' were written
+	[ "$(qemu-img map --output=json e.qcow2 | jq -c '[.[] | select(.data) | .start]')" = '[1048576,2097152]' ]
+}
+
+@test "a zlib compressed image is the same for 1 and many threads and qemu-img reads it" {
+	need_qcow2_io
+	mkzeros zeros.raw
+	cat /usr/lib/x86_64-linux-gnu/libc.so.6 > lib.raw
+	truncate -s 8M lib.raw
+	head -c 1M /dev/urandom > rnd.raw
+	qimg convert -j 1 -c -O qcow2 zeros.raw lib.raw rnd.raw c1.qcow2
+	qimg convert -j 5 -c -O qcow2 zeros.raw lib.raw rnd.raw c5.qcow2
+	cmp c1.qcow2 c5.qcow2
+	qemu-img check -q c1.qcow2
+	qemu-img convert -O raw zeros.raw lib.raw rnd.raw all.raw
+	qemu-img compare -q all.raw c1.qcow2
+	# qemu-img's own: qimg's is no larger than it + 2%
+	qemu-img convert -c -O qcow2 all.raw q.qcow2
+	[ "$(stat -c %s c1.qcow2)" -le $(($(stat -c %s q.qcow2) * 102 / 100)) ]
+	# random data stays uncompressed: some clusters, not all, are compressed
+	pct=$(qemu-img check c1.qcow2 | sed -n 's/.* \([0-9.]*\)% compressed clusters/\1/p')
+	[ "$(echo "$pct > 50 && $pct < 100" | bc)" = 1 ]
+	# zero clusters are not stored: 4 MiB of zeros and a 4 MiB hole in
+	# zeros.raw, and the hole after libc in lib.raw
+	[ "$(qemu-img map --output=json c1.qcow2 | jq '[.[] | select(.data | not) | .length] | add')" -ge $((10 << 20)) ]
+	qimg convert -O raw c5.qcow2 back.raw
+	cmp all.raw back.raw
+}
+
+@test "a zstd compressed image is the same for 1 and many threads and qemu-img reads it" {
+	need_qcow2_io
+	cat /usr/lib/x86_64-linux-gnu/libc.so.6 > lib.raw
+	truncate -s 8M lib.raw
+	qimg convert -j 1 -c -O qcow2 -o compression_type=zstd lib.raw z1.qcow2
+	qimg convert --threads 3 -c -O qcow2 -o compression_type=zstd lib.raw z3.qcow2
+	cmp z1.qcow2 z3.qcow2
+	qemu-img check -q z1.qcow2
+	qemu-img compare -q lib.raw z1.qcow2
+	[ "$(qemu-img info --output=json z1.qcow2 | jq -r '.["format-specific"].data["compression-type"]')" = zstd ]
+}
+
+@test "qemu-img's compressed images convert back to raw" {
+	need_qcow2_io
+	cat /usr/lib/x86_64-linux-gnu/libc.so.6 > lib.raw
+	truncate -s 8M lib.raw
+	for t in zlib zstd; do
+		qemu-img convert -c -O qcow2 -o compression_type=$t lib.raw q.qcow2
+		qimg convert -O raw q.qcow2 back.raw
+		cmp lib.raw back.raw
+		rm q.qcow2 back.raw
+	done
+}
+
+@test "-c refuses preallocation, encryption and allocated clusters" {
+	need_qcow2_io
+	mkdata d.raw 2
+	run -1 --separate-stderr qimg convert -c -O qcow2 -o preallocation=metadata d.raw x.qcow2
+	[ "$stderr" = "qimg: Compression and preallocation not supported at the same time" ]
+	run -1 --separate-stderr qimg convert -c -O qcow2 -o encrypt.format=luks d.raw x.qcow2
+	[ "$stderr" = "qimg: Compression and encryption not supported at the same time" ]
+	[ ! -e x.qcow2 ]
+	cat /usr/lib/x86_64-linux-gnu/libc.so.6 > lib.raw
+	truncate -s 2M lib.raw
+	qemu-img create -q -f qcow2 full.qcow2 2M
+	qemu-io -c 'write -P 7 0 2M' full.qcow2 >/dev/null
+	run -1 --separate-stderr qimg convert -n -c -O qcow2 lib.raw full.qcow2
+	[[ "$stderr" == "qimg: full.qcow2: error while writing at byte 0: "* ]]
+	qemu-img create -q -f qcow2 empty.qcow2 2M
+	qimg convert -n -c -O qcow2 lib.raw empty.qcow2
+	qemu-img compare -q lib.raw empty.qcow2
+	qemu-img check -q empty.qcow2
+}
+
+@test "an unreadable qcow2 cluster is a read error, or zeros with --salvage" {
+	need_qcow2_io
+	mkdata d.raw 1
+	qemu-img convert -O qcow2 d.raw d.qcow2
+	# the first data cluster of a fresh 1 MiB image is at 0x50000
+	run -1 --separate-stderr with_fault d.qcow2 $((0x50000)) 512 "$QIMG" convert d.qcow2 out.raw
+	[ "$stderr" = "qimg: d.qcow2: error while reading at byte 0: Input/output error" ]
+	run -0 --separate-stderr with_fault d.qcow2 $((0x50000)) 512 "$QIMG" convert --salvage d.qcow2 out.raw
+	[ "$stderr" = "qimg: warning: error while reading offset 0: Input/output error" ]
+	cmp -i 512 d.raw out.raw
+}
