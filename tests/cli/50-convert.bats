@@ -231,6 +231,18 @@ with_fault() {
 	[ "$stderr" = "qimg: src.raw: error while reading at byte 0: Input/output error" ]
 }
 
+@test "holes of a raw source are never read" {
+	# data at 0-1M and 3M-4M, a hole between whose reads would fail
+	truncate -s 4M src.raw
+	head -c 1M /dev/urandom | dd of=src.raw conv=notrunc status=none
+	head -c 1M /dev/urandom | dd of=src.raw bs=1M seek=3 conv=notrunc status=none
+	run -0 --separate-stderr with_fault src.raw 1048576 2097152 "$QIMG" convert src.raw out.raw
+	cmp src.raw out.raw
+	# the same with -S 0, which reads everything, fails
+	run -1 --separate-stderr with_fault src.raw 1048576 2097152 "$QIMG" convert -S 0 src.raw out2.raw
+	[ "$stderr" = "qimg: src.raw: error while reading at byte 0: Input/output error" ]
+}
+
 @test "--salvage turns unreadable sectors into zeros with a warning each" {
 	mkdata src.raw 8
 	run -0 --separate-stderr with_fault src.raw 1049088 1024 "$QIMG" convert --salvage src.raw out.raw
