@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd/cmd.h"
 #include "cmd/convert_int.h"
@@ -297,6 +298,25 @@ static int check_target(struct ctx *x, const struct img_driver *drv)
 	return 0;
 }
 
+/*
+ * Is the target (when it exists) one of the images being read, or in
+ * their backing chains?  qemu-img is stopped by its image locks; without
+ * them, creating the target would truncate a source.
+ */
+static bool target_is_source(struct ctx *x)
+{
+	struct stat st, cur;
+
+	if (stat(x->tspec.file, &st) < 0)
+		return false;
+	for (int i = 0; i < x->a->nb_srcs; i++)
+		for (struct img *l = x->srcs[i]; l; l = l->backing)
+			if (fstat(l->file->fd, &cur) == 0 &&
+			    cur.st_dev == st.st_dev && cur.st_ino == st.st_ino)
+				return true;
+	return false;
+}
+
 static int open_target(struct ctx *x)
 {
 	struct convert_args *a = x->a;
@@ -322,6 +342,11 @@ static int open_target(struct ctx *x)
 	if (!drv->write) {
 		msg_file_error(x->tspec.file, "writing %s images is not "
 			       "supported yet", drv->name);
+		return -1;
+	}
+	if (target_is_source(x)) {
+		msg_file_error(x->tspec.file, "the output image is also an "
+			       "input image");
 		return -1;
 	}
 	if (!a->skip_create && create_target(x, drv) < 0)

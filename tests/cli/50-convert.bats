@@ -225,6 +225,17 @@ with_fault() {
 	[ ! -e x.raw ]
 }
 
+@test "the output may not be one of the inputs" {
+	mkdata src.raw 1
+	cp src.raw keep.raw
+	run -1 --separate-stderr qimg convert src.raw src.raw
+	[ "$stderr" = "qimg: src.raw: the output image is also an input image" ]
+	ln -s src.raw link.raw
+	run -1 --separate-stderr qimg convert -n keep.raw src.raw link.raw
+	[ "$stderr" = "qimg: link.raw: the output image is also an input image" ]
+	cmp src.raw keep.raw
+}
+
 @test "an unreadable source sector stops the copy with exit 1" {
 	mkdata src.raw 8
 	run -1 --separate-stderr with_fault src.raw 1048576 512 "$QIMG" convert src.raw out.raw
