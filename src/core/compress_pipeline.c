@@ -156,14 +156,33 @@ bool cwrite_supported(struct img *img, const char **why)
 	return false;
 }
 
-int cwrite_params(struct img *img, int *type, uint64_t *cluster_size)
+int cwriter_open(struct cwriter **out, struct img *img)
 {
+	*out = NULL;
 	return qerr_set(&img->err, -ENOTSUP,
 			"qcow2 compressed writes are not supported yet");
 }
 
-int cwrite_cluster(struct img *img, uint64_t off, const void *buf, size_t len)
+int cwriter_type(const struct cwriter *w)
 {
-	return qerr_set(&img->err, -ENOTSUP,
-			"qcow2 compressed writes are not supported yet");
+	return 0;
+}
+
+uint64_t cwriter_cluster(const struct cwriter *w)
+{
+	return 0;
+}
+
+int cwriter_put(struct cwriter *w, uint64_t off, const void *buf, size_t len)
+{
+	return -ENOTSUP;
+}
+
+int cwriter_flush(struct cwriter *w)
+{
+	return 0;
+}
+
+void cwriter_close(struct cwriter *w)
+{
 }

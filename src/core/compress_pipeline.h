@@ -52,13 +52,28 @@ size_t ccodec_compress(struct ccodec *c, const void *in, size_t len,
 bool cwrite_supported(struct img *img, const char **why);
 
 /*
- * Store cluster-sized guest range [off, off + cluster) of img as the
- * compressed bytes buf[0..len) (from ccodec_compress with the image's
- * compression type).  Called from one thread, in increasing guest order.
+ * The in-order writer of compressed clusters for one image.  Clusters put
+ * one after the other are packed into the file and written with one
+ * pwrite per run; a cluster is mapped (its L2 entry set) only once its
+ * bytes are on the file.  Errors are left in img->err.
  */
-int cwrite_cluster(struct img *img, uint64_t off, const void *buf, size_t len);
+struct cwriter;
 
-/* The compression type and cluster size img writes with. */
-int cwrite_params(struct img *img, int *type, uint64_t *cluster_size);
+/* A writer for img, which must be cwrite_supported(). */
+int cwriter_open(struct cwriter **out, struct img *img);
+/* The compression type and cluster size the image wants. */
+int cwriter_type(const struct cwriter *w);
+uint64_t cwriter_cluster(const struct cwriter *w);
+/*
+ * Store guest cluster off (cluster-aligned, not yet allocated: -EIO
+ * otherwise, as qemu) as the compressed bytes buf[0..len) from
+ * ccodec_compress() with the image's type.  Clusters must come in
+ * increasing guest order, from one thread.
+ */
+int cwriter_put(struct cwriter *w, uint64_t off, const void *buf, size_t len);
+/* Write and map everything put so far. */
+int cwriter_flush(struct cwriter *w);
+/* Free w (without flushing: call cwriter_flush first to keep the data). */
+void cwriter_close(struct cwriter *w);
 
 #endif

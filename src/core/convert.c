@@ -307,11 +307,13 @@ static int conv_setup(struct conv *c)
 		c->total += o->srcs[i]->size;
 	}
 	if (o->compress) {
-		int ret = cwrite_params(o->target, &c->ctype, &c->cluster);
+		int ret = cwriter_open(&c->cw, o->target);
 
 		if (ret < 0)
 			return conv_fail(c, ret, -1, "%s",
 					 qerr_msg(&o->target->err));
+		c->ctype = cwriter_type(c->cw);
+		c->cluster = cwriter_cluster(c->cw);
 		c->shape_unit = c->cluster;
 	} else {
 		c->shape_unit = o->target_cluster;
@@ -349,6 +351,7 @@ int convert_run(const struct convert_opts *o, struct convert_error *err)
 		ret = conv_pipeline(&c);
 	if (ret == 0)
 		ret = conv_flush(&c);
+	cwriter_close(c.cw);
 	free(c.src_start);
 	return ret;
 }

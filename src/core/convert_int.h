@@ -59,6 +59,7 @@ struct conv {
 	uint64_t shape_unit;	/* runs are shaped to this (a cluster) */
 	uint64_t cluster;	/* compressed cluster size */
 	int ctype;		/* compression type */
+	struct cwriter *cw;	/* compressed clusters go through it */
 	bool copy_range;
 
 	/* planner */

@@ -108,7 +108,10 @@ static int write_plain(struct conv *c, struct job *j)
 	return ret;
 }
 
-/* Clusters of a compressed job: runs of zeros and of raw clusters merge. */
+/*
+ * Clusters of a compressed job: runs of zeros and of raw clusters merge;
+ * the compressed ones are packed and written at the end of the job.
+ */
 static int write_compressed(struct conv *c, struct job *j)
 {
 	uint64_t cl = c->cluster, end = j->off + j->len;
@@ -122,8 +125,7 @@ static int write_compressed(struct conv *c, struct job *j)
 		uint64_t stop;
 
 		if (kind != 0 && kind != cl) {
-			ret = cwrite_cluster(c->o->target, off, j->cbuf + k * cl,
-					     kind);
+			ret = cwriter_put(c->cw, off, j->cbuf + k * cl, kind);
 			if (ret < 0)
 				return write_fail(c, ret, off);
 			k++;
@@ -138,6 +140,8 @@ static int write_compressed(struct conv *c, struct job *j)
 			ret = write_data(c, off, j->buf + k * cl, stop - off);
 		k = m;
 	}
+	if (ret == 0 && (ret = cwriter_flush(c->cw)) < 0)
+		return write_fail(c, ret, j->off);
 	return ret;
 }
 
