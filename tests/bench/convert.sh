@@ -48,7 +48,6 @@ prepare() {
 run_timed() {
 	local log=$1 t0 t1 rc
 	shift
-	sync
 	t0=$(date +%s.%N)
 	if [ -n "$TIME" ]; then
 		"$TIME" -f '%M' -o "$log.mem" "$@" > /dev/null 2> "$log.err"
@@ -80,6 +79,10 @@ bench_case() {
 		local order="q m"
 		[ $((i % 2)) = 0 ] && order="m q"
 		for who in $order; do
+			# Write back the last outputs first, then free their pages
+			# and start at once: on a VM, pages freed a while ago may
+			# have been handed back to the host and fault in slowly.
+			sync
 			rm -f "out.$who.$out"
 			if [ $who = q ]; then
 				run_timed q.log qemu-img convert "${qargs[@]}" "$src" "out.q.$out" ||
