@@ -20,7 +20,8 @@ UTIL_OBJS = \
 	src/util/size.o \
 	src/util/opts.o \
 	src/util/json.o \
-	src/util/render.o
+	src/util/render.o \
+	src/util/imgopts.o
 
 CORE_OBJS = \
 	src/core/err.o \
@@ -34,7 +35,14 @@ CORE_OBJS = \
 	src/core/qcow2_create.o \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
-	src/core/luks_header.o
+	src/core/luks_header.o \
+	src/core/secmem.o \
+	src/core/secret.o \
+	src/core/crypto_cipher.o \
+	src/core/crypto_kdf.o \
+	src/core/crypto_opts.o \
+	src/core/luks_format.o \
+	src/core/luks_keys.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
