@@ -57,7 +57,10 @@ UNIT_OBJS = \
 	tests/unit/test_size.o \
 	tests/unit/test_opts.o \
 	tests/unit/test_json.o \
-	tests/unit/test_qcow2_header.o
+	tests/unit/test_qcow2_header.o \
+	tests/unit/test_crypto.o \
+	tests/unit/test_luks.o \
+	tests/unit/test_secret.o
 
 all: qimg
 

@@ -424,7 +424,7 @@ static int parse_item(char *item, bool first, struct secret_props *p,
 static int parse_spec(char *s, struct secret_props *p, bool *help,
 		      struct qerr *e)
 {
-	char *w = s, *item = s;
+	char *w = s, *item = s, end;
 	bool first = true;
 	int ret = 0;
 
@@ -439,10 +439,11 @@ static int parse_spec(char *s, struct secret_props *p, bool *help,
 			*w++ = *r;
 			continue;
 		}
+		end = *r;	/* w may be r: read before terminating */
 		*w = '\0';
-		if (*item || *r == ',')
+		if (*item || end == ',')
 			ret = parse_item(item, first, p, help, e);
-		if (ret < 0 || *r == '\0')
+		if (ret < 0 || end == '\0')
 			return ret;
 		first = false;
 		item = w = r + 1;

@@ -14,6 +14,9 @@ static const struct {
 	{ "opts", test_opts },
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
+	{ "crypto", test_crypto },
+	{ "luks", test_luks },
+	{ "secret", test_secret },
 };
 
 int main(void)
