@@ -76,6 +76,14 @@ qimg: $(OBJS)
 tests/unit/run_unit: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB_OBJS) $(LIBS)
 
+# A driver that runs the crypto core against qemu-made images (60-crypto.bats).
+TOOL_OBJS = tests/tools/crypto-tool.o
+
+tests/tools/crypto-tool: $(TOOL_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJS) $(LIB_OBJS) $(LIBS)
+
+check: tests/tools/crypto-tool
+
 unit: tests/unit/run_unit
 	./tests/unit/run_unit
 
@@ -94,6 +102,7 @@ uninstall:
 
 clean:
 	rm -f qimg tests/unit/run_unit $(OBJS) $(UNIT_OBJS) $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+	rm -f tests/tools/crypto-tool $(TOOL_OBJS) $(TOOL_OBJS:.o=.d)
 	rm -rf tests/tmp
 
 distclean: clean
@@ -102,3 +111,4 @@ distclean: clean
 .PHONY: all check unit install uninstall clean distclean
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(TOOL_OBJS:.o=.d)
