@@ -32,7 +32,26 @@ struct slot_work {
 	struct crypto_keyed k;			/* keyed with the slot key */
 	uint8_t slot_key[CRYPTO_MAX_KEY];
 	uint8_t digest[LUKS_DIGEST_LEN];
+	size_t len;
+	uint8_t split[];			/* the key material, len bytes */
 };
+
+static struct slot_work *slot_work_new(size_t len, struct qerr *e)
+{
+	struct slot_work *w = secmem_alloc(sizeof(*w) + len);
+
+	if (!w)
+		qerr_set(e, -ENOMEM, "out of memory");
+	else
+		w->len = len;
+	return w;
+}
+
+static void slot_work_free(struct slot_work *w)
+{
+	if (w)
+		secmem_free(w, sizeof(*w) + w->len);
+}
 
 /* Encrypt or decrypt key material with the slot key, sectors from 0. */
 static int material_crypt(struct slot_work *w, const struct crypto_suite *s,
@@ -63,14 +82,12 @@ static int slot_unlock(struct qfile *f, uint64_t hdr_offset,
 	/* Whole sectors (cryptsetup pads the last one); checked in bounds. */
 	size_t len = ((size_t)keylen * slot->stripes + LUKS_SECTOR - 1) /
 		     LUKS_SECTOR * LUKS_SECTOR;
-	struct slot_work *w = secmem_alloc(sizeof(*w));
-	uint8_t *split = secmem_alloc(len);
-	int ret = -ENOMEM;
+	struct slot_work *w = slot_work_new(len, e);
+	uint8_t *split = w ? w->split : NULL;
+	int ret;
 
-	if (!w || !split) {
-		qerr_set(e, ret, "out of memory");
-		goto out;
-	}
+	if (!w)
+		return -ENOMEM;
 	ret = qfile_pread(f, split, len,
 			  hdr_offset + (uint64_t)slot->key_offset * LUKS_SECTOR,
 			  e);
@@ -94,9 +111,7 @@ static int slot_unlock(struct qfile *f, uint64_t hdr_offset,
 			diff |= w->digest[j] ^ h->mk_digest[j];
 		ret = diff == 0;
 	}
-out:
-	secmem_free(split, len);
-	secmem_free(w, sizeof(*w));
+	slot_work_free(w);
 	return ret;
 }
 
@@ -258,14 +273,12 @@ static int slot_store(struct luks_header *h, const struct crypto_suite *s,
 {
 	struct luks_slot *slot = &h->slot[0];
 	size_t keylen = h->key_bytes, len = keylen * LUKS_STRIPES;
-	struct slot_work *w = secmem_alloc(sizeof(*w));
-	uint8_t *split = secmem_alloc(len);
-	int ret = -ENOMEM;
+	struct slot_work *w = slot_work_new(len, e);
+	uint8_t *split = w ? w->split : NULL;
+	int ret;
 
-	if (!w || !split) {
-		qerr_set(e, ret, "out of memory");
-		goto out;
-	}
+	if (!w)
+		return -ENOMEM;
 	crypto_random(slot->salt, LUKS_SALT_LEN, false);
 	slot->iterations = iters;
 	ret = crypto_pbkdf2(hash, pass, passlen, slot->salt, LUKS_SALT_LEN,
@@ -279,9 +292,7 @@ static int slot_store(struct luks_header *h, const struct crypto_suite *s,
 		       len);
 		slot->active = LUKS_SLOT_ACTIVE;
 	}
-out:
-	secmem_free(split, len);
-	secmem_free(w, sizeof(*w));
+	slot_work_free(w);
 	return ret;
 }
 

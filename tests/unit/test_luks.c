@@ -247,24 +247,45 @@ static void test_unlock(void)
 	free(hdr);
 }
 
-/* Decode a patched copy of a valid header, expect message msg. */
-static void check_bad(const uint8_t *good, size_t off, const char *bytes,
-		      size_t n, uint64_t area, const char *msg)
-{
-	uint8_t p[LUKS_PHDR_LEN];
-	struct luks_header h;
-	struct luks_algs a;
-	struct qerr e = { 0 };
-
-	memcpy(p, good, sizeof(p));
-	memcpy(p + off, bytes, n);
-	CHECK(luks_header_decode(p, area, &h, &a, &e) < 0);
-	CHECK_STR(e.msg, msg);
-}
+/* Patches of a valid header (bytes at off) and qemu's message for each. */
+static const struct {
+	size_t off;
+	const char *bytes;
+	size_t n;
+	const char *msg;
+} bad_headers[] = {
+	{ 0, "LUKX", 4, "Volume is not in LUKS format" },
+	{ 6, "\0\2", 2, "LUKS version 2 is not supported" },
+	{ 8, "aesaesaesaesaesaesaesaesaesaesae", 32,
+	  "LUKS header cipher name is not NUL-terminated" },
+	{ 208 + 44, "\0\0\0\0", 4, "Keyslot 0 is corrupted (stripes == 0)" },
+	{ 208 + 48, "\0\0\0\1", 4,
+	  "Keyslot 1 state (active/disable) is corrupted" },
+	{ 208 + 40, "\0\0\0\4", 4,
+	  "Keyslot 0 is overlapping with the LUKS header" },
+	{ 208 + 48 + 40, "\0\0\0\x10", 4,
+	  "Keyslots 0 and 1 are overlapping in the header" },
+	{ 104, "\0\0\x0f\0", 4,
+	  "Keyslot 7 is overlapping with the encrypted payload" },
+	{ 164, "\0\0\0\0", 4, "LUKS master key iteration count is 0" },
+	{ 40, "xts\0", 4, "Unexpected cipher mode string format xts" },
+	{ 40, "foo-plain64\0", 12, "Cipher mode foo not supported" },
+	{ 40, "xts-plain65\0", 12, "IV generator plain65 not supported" },
+	{ 40, "xts-essiv\0", 10, "Missing IV generator hash specification" },
+	{ 40, "cbc-essiv:sha3\0", 15, "Hash algorithm sha3 not supported" },
+	{ 72, "whirlpool\0", 10, "Hash algorithm whirlpool not supported" },
+	{ 8, "blowfish\0", 9,
+	  "Algorithm blowfish with key size 32 bytes not supported" },
+	{ 108, "\0\0\0\x14", 4,
+	  "Algorithm aes with key size 10 bytes not supported" },
+};
 
 static void test_header_errors(void)
 {
 	struct crypto_luks_params p;
+	struct luks_header h;
+	struct luks_algs a;
+	uint8_t buf[LUKS_PHDR_LEN];
 	size_t len = 0;
 	uint8_t *hdr;
 
@@ -273,38 +294,16 @@ static void test_header_errors(void)
 	hdr = create(&p, &len, NULL);
 	if (!hdr)
 		return;
-	check_bad(hdr, 0, "LUKX", 4, 0, "Volume is not in LUKS format");
-	check_bad(hdr, 6, "\0\2", 2, 0, "LUKS version 2 is not supported");
-	check_bad(hdr, 8, "aesaesaesaesaesaesaesaesaesaesae", 32, 0,
-		  "LUKS header cipher name is not NUL-terminated");
-	check_bad(hdr, 208 + 44, "\0\0\0\0", 4, 0,
-		  "Keyslot 0 is corrupted (stripes == 0)");
-	check_bad(hdr, 208 + 48, "\0\0\0\1", 4, 0,
-		  "Keyslot 1 state (active/disable) is corrupted");
-	check_bad(hdr, 208 + 40, "\0\0\0\4", 4, 0,
-		  "Keyslot 0 is overlapping with the LUKS header");
-	check_bad(hdr, 208 + 48 + 40, "\0\0\0\x10", 4, 0,
-		  "Keyslots 0 and 1 are overlapping in the header");
-	check_bad(hdr, 104, "\0\0\x0f\0", 4, 0,
-		  "Keyslot 7 is overlapping with the encrypted payload");
-	check_bad(hdr, 164, "\0\0\0\0", 4, 0,
-		  "LUKS master key iteration count is 0");
-	check_bad(hdr, 40, "xts\0", 4, 0,
-		  "Unexpected cipher mode string format xts");
-	check_bad(hdr, 40, "foo-plain64\0", 12, 0,
-		  "Cipher mode foo not supported");
-	check_bad(hdr, 40, "xts-plain65\0", 12, 0,
-		  "IV generator plain65 not supported");
-	check_bad(hdr, 40, "xts-essiv\0", 10, 0,
-		  "Missing IV generator hash specification");
-	check_bad(hdr, 40, "cbc-essiv:sha3\0", 15, 0,
-		  "Hash algorithm sha3 not supported");
-	check_bad(hdr, 72, "whirlpool\0", 10, 0,
-		  "Hash algorithm whirlpool not supported");
-	check_bad(hdr, 8, "blowfish\0", 9, 0,
-		  "Algorithm blowfish with key size 32 bytes not supported");
-	check_bad(hdr, 108, "\0\0\0\x14", 4, 0,
-		  "Algorithm aes with key size 10 bytes not supported");
+	for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]);
+	     i++) {
+		struct qerr e = { 0 };
+
+		memcpy(buf, hdr, sizeof(buf));
+		memcpy(buf + bad_headers[i].off, bad_headers[i].bytes,
+		       bad_headers[i].n);
+		CHECK(luks_header_decode(buf, 0, &h, &a, &e) < 0);
+		CHECK_STR(e.msg, bad_headers[i].msg);
+	}
 	free(hdr);
 }
 
