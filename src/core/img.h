@@ -101,6 +101,8 @@ struct img_driver {
 	/*
 	 * Create filename from opts (which include size, backing_file and
 	 * backing_fmt when given).  Mark each option it reads as used.
+	 * filename NULL: only validate opts as a create would, touching no
+	 * file (so the CLI can refuse before it announces the image).
 	 */
 	int (*create)(const char *filename, struct optlist *opts,
 		      struct qerr *e);

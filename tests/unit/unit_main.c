@@ -14,6 +14,7 @@ static const struct {
 	{ "opts", test_opts },
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
+	{ "raw", test_raw },
 };
 
 int main(void)
