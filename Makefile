@@ -50,7 +50,8 @@ UNIT_OBJS = \
 	tests/unit/test_size.o \
 	tests/unit/test_opts.o \
 	tests/unit/test_json.o \
-	tests/unit/test_qcow2_header.o
+	tests/unit/test_qcow2_header.o \
+	tests/unit/test_qcow2_header_write.o
 
 all: qimg
 
