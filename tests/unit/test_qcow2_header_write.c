@@ -29,6 +29,19 @@ static void default_meta(struct qcow2_meta *m)
 	CHECK(qcow2_meta_set_default_features(m) == 0);
 }
 
+/* Names and a bitmaps extension, as an image with every feature has. */
+static void add_names(struct qcow2_meta *m, char *base, char *fmt,
+		      char *data, uint64_t bitmap_dir)
+{
+	m->backing_file = base;
+	m->backing_fmt = fmt;
+	m->data_file = data;
+	m->has_bitmaps_ext = true;
+	m->nb_bitmaps = bitmap_dir >> 16;
+	m->bitmap_dir_size = 40;
+	m->bitmap_dir_offset = bitmap_dir;
+}
+
 static bool all_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -88,16 +101,10 @@ static void test_order_and_padding(uint8_t *buf)
 	size_t p = 112;
 
 	default_meta(&m);
-	m.backing_file = "base.qcow2";
-	m.backing_fmt = "qcow2";
-	m.data_file = "d.raw";
+	add_names(&m, "base.qcow2", "qcow2", "d.raw", 0x20000);
 	m.has_crypto_ext = true;
 	m.crypto_offset = 0x40000;
 	m.crypto_length = 0x1f9000;
-	m.has_bitmaps_ext = true;
-	m.nb_bitmaps = 2;
-	m.bitmap_dir_size = 64;
-	m.bitmap_dir_offset = 0x1e0000;
 	m.unknown = unknown;
 	m.nb_unknown = 2;
 	m.h.compression_type = 1;
@@ -120,8 +127,8 @@ static void test_order_and_padding(uint8_t *buf)
 	CHECK_EQ_U64(be32_get(buf + p), QCOW2_EXT_BITMAPS);
 	CHECK_EQ_U64(be32_get(buf + p + 4), 24);
 	CHECK_EQ_U64(be32_get(buf + p + 8), 2);
-	CHECK_EQ_U64(be64_get(buf + p + 16), 64);
-	CHECK_EQ_U64(be64_get(buf + p + 24), 0x1e0000);
+	CHECK_EQ_U64(be64_get(buf + p + 16), 40);
+	CHECK_EQ_U64(be64_get(buf + p + 24), 0x20000);
 	p += 32;
 	CHECK_EQ_U64(be32_get(buf + p), 0x12345678);
 	CHECK(memcmp(buf + p + 8, "\1\2\3\0\0\0\0\0", 8) == 0);
@@ -206,13 +213,7 @@ static void test_round_trip(uint8_t *buf)
 				 QCOW2_AUTOCLEAR_DATA_FILE_RAW;
 	m.h.nb_snapshots = 1;
 	m.h.snapshots_offset = 0x50000;
-	m.backing_file = "dir/base.img";
-	m.backing_fmt = "raw";
-	m.data_file = "data.img";
-	m.has_bitmaps_ext = true;
-	m.nb_bitmaps = 1;
-	m.bitmap_dir_size = 40;
-	m.bitmap_dir_offset = 0x60000;
+	add_names(&m, "dir/base.img", "raw", "data.img", 0x10000);
 	m.unknown = &unknown;
 	m.nb_unknown = 1;
 	CHECK(qcow2_meta_serialize(&m, buf, CS, &e) == 0);
@@ -234,7 +235,7 @@ static void test_round_trip(uint8_t *buf)
 	CHECK(r.has_bitmaps_ext);
 	CHECK_EQ_U64(r.nb_bitmaps, 1);
 	CHECK_EQ_U64(r.bitmap_dir_size, 40);
-	CHECK_EQ_U64(r.bitmap_dir_offset, 0x60000);
+	CHECK_EQ_U64(r.bitmap_dir_offset, 0x10000);
 	CHECK(r.has_feature_table);
 	CHECK_EQ_U64(r.nb_features, 8);
 	CHECK(r.features && memcmp(r.features, m.features,
