@@ -40,7 +40,12 @@ CORE_OBJS = \
 CMD_OBJS = \
 	src/cmd/common.o \
 	src/cmd/create.o \
-	src/cmd/info.o
+	src/cmd/info.o \
+	src/cmd/io.o \
+	src/cmd/io_table.o \
+	src/cmd/io_open.o \
+	src/cmd/io_rw.o \
+	src/cmd/io_misc.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)
@@ -51,7 +56,8 @@ UNIT_OBJS = \
 	tests/unit/test_opts.o \
 	tests/unit/test_json.o \
 	tests/unit/test_qcow2_header.o \
-	tests/unit/test_qcow2_header_write.o
+	tests/unit/test_qcow2_header_write.o \
+	tests/unit/test_raw.o
 
 all: qimg
 

@@ -170,6 +170,83 @@ static int raw_write(struct img *img, uint64_t off, const void *buf,
 	return qfile_pwrite(img->file, buf, len, off, &img->err);
 }
 
+static int raw_flush(struct img *img)
+{
+	return qfile_flush(img->file, &img->err);
+}
+
+/*
+ * Zeroing as qemu's file layer does it: with may-unmap, punch a hole (the
+ * file keeps its length, and the tail past it reads as zeros anyway);
+ * otherwise, or where holes are not supported, ZERO_RANGE, which grows a
+ * shorter file to off+len just as writing zeros would; and writing real
+ * zeros where the file system offers neither.
+ */
+static int raw_write_zeroes(struct img *img, uint64_t off, uint64_t len,
+			    unsigned flags)
+{
+	int ret = -ENOTSUP;
+
+	if (flags & IMG_ZERO_MAY_UNMAP)
+		ret = qfile_punch_hole(img->file, off, len, &img->err);
+	if (ret == -ENOTSUP)
+		ret = qfile_zero_range(img->file, off, len, &img->err);
+	if (ret == -ENOTSUP)
+		ret = qfile_write_zeros(img->file, off, len, &img->err);
+	return ret;
+}
+
+/* Discard is advisory: where holes cannot be punched, nothing happens. */
+static int raw_discard(struct img *img, uint64_t off, uint64_t len)
+{
+	int ret = qfile_punch_hole(img->file, off, len, &img->err);
+
+	return ret == -ENOTSUP ? 0 : ret;
+}
+
+/*
+ * Every byte of a raw image is decided by this layer (allocated); runs the
+ * file system holds as holes read as zeros, the rest as data, the guest
+ * offset being the host offset.  The zero tail between the end of a file
+ * whose length is not a multiple of 512 and the virtual size is a hole.
+ */
+static int raw_block_status(struct img *img, uint64_t off, uint64_t len,
+			    struct img_bstatus *st)
+{
+	uint64_t run, flen;
+	bool data;
+	int ret = qfile_data_run(img->file, off, &data, &run, &img->err);
+
+	if (ret == 0)
+		ret = qfile_size(img->file, &flen, &img->err);
+	if (ret < 0)
+		return ret;
+	/* A hole reaching the end of the file goes on to the virtual size. */
+	if (!data && off + run >= flen)
+		run = img->size - off;
+	st->len = run < len ? run : len;
+	st->flags = IMG_BS_ALLOCATED | IMG_BS_OFFSET |
+		    (data ? IMG_BS_DATA : IMG_BS_ZERO);
+	st->host_offset = off;
+	st->host_file = img->filename;
+	return 0;
+}
+
+/*
+ * The file takes the exact new length; the guest sees it rounded to 512.
+ * A failure is worded as qemu's file driver words it.
+ */
+static int raw_truncate(struct img *img, uint64_t size)
+{
+	int ret = qfile_truncate(img->file, size, &img->err);
+
+	if (ret < 0)
+		return qerr_reset(&img->err, ret, "Could not resize file: %s",
+				  strerror(-ret));
+	img->size = (size + 511) & ~511ULL;
+	return 0;
+}
+
 const struct img_driver raw_driver = {
 	.name = "raw",
 	.probe = raw_probe,
@@ -178,4 +255,9 @@ const struct img_driver raw_driver = {
 	.open = raw_open,
 	.read = raw_read,
 	.write = raw_write,
+	.flush = raw_flush,
+	.write_zeroes = raw_write_zeroes,
+	.discard = raw_discard,
+	.block_status = raw_block_status,
+	.truncate = raw_truncate,
 };

@@ -15,6 +15,7 @@ static const struct {
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
 	{ "qcow2_header_write", test_qcow2_header_write },
+	{ "raw", test_raw },
 };
 
 int main(void)
