@@ -64,6 +64,7 @@ UNIT_OBJS = \
 	tests/unit/test_opts.o \
 	tests/unit/test_json.o \
 	tests/unit/test_qcow2_header.o \
+	tests/unit/test_qcow2_header_write.o \
 	tests/unit/test_raw.o \
 	tests/unit/test_crypto.o \
 	tests/unit/test_luks.o \
