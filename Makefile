@@ -21,7 +21,8 @@ UTIL_OBJS = \
 	src/util/opts.o \
 	src/util/json.o \
 	src/util/render.o \
-	src/util/progress.o
+	src/util/progress.o \
+	src/util/imgopts.o
 
 CORE_OBJS = \
 	src/core/err.o \
@@ -42,7 +43,14 @@ CORE_OBJS = \
 	src/core/compress_pipeline.o \
 	src/core/convert.o \
 	src/core/convert_worker.o \
-	src/core/convert_write.o
+	src/core/convert_write.o \
+	src/core/secmem.o \
+	src/core/secret.o \
+	src/core/crypto_cipher.o \
+	src/core/crypto_kdf.o \
+	src/core/crypto_opts.o \
+	src/core/luks_format.o \
+	src/core/luks_keys.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -66,7 +74,11 @@ UNIT_OBJS = \
 	tests/unit/test_json.o \
 	tests/unit/test_qcow2_header.o \
 	tests/unit/test_sparse.o \
-	tests/unit/test_raw.o
+	tests/unit/test_raw.o \
+	tests/unit/test_qcow2_header_write.o \
+	tests/unit/test_crypto.o \
+	tests/unit/test_luks.o \
+	tests/unit/test_secret.o
 
 all: qimg
 
@@ -81,6 +93,14 @@ qimg: $(OBJS)
 
 tests/unit/run_unit: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB_OBJS) $(LIBS)
+
+# A driver that runs the crypto core against qemu-made images (60-crypto.bats).
+TOOL_OBJS = tests/tools/crypto-tool.o
+
+tests/tools/crypto-tool: $(TOOL_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJS) $(LIB_OBJS) $(LIBS)
+
+check: tests/tools/crypto-tool
 
 unit: tests/unit/run_unit
 	./tests/unit/run_unit
@@ -100,6 +120,7 @@ uninstall:
 
 clean:
 	rm -f qimg tests/unit/run_unit $(OBJS) $(UNIT_OBJS) $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+	rm -f tests/tools/crypto-tool $(TOOL_OBJS) $(TOOL_OBJS:.o=.d)
 	rm -rf tests/tmp
 
 distclean: clean
@@ -113,3 +134,4 @@ bench: qimg
 .PHONY: all check unit install uninstall clean distclean bench
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(TOOL_OBJS:.o=.d)

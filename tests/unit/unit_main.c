@@ -15,7 +15,11 @@ static const struct {
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
 	{ "sparse", test_sparse },
+	{ "qcow2_header_write", test_qcow2_header_write },
 	{ "raw", test_raw },
+	{ "crypto", test_crypto },
+	{ "luks", test_luks },
+	{ "secret", test_secret },
 };
 
 int main(void)
