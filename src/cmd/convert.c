@@ -21,6 +21,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/convert_int.h"
+#include "core/secret.h"
 #include "util/msg.h"
 #include "util/size.h"
 
@@ -154,7 +155,30 @@ static int parse_progress(struct convert_args *a, const char *arg)
 	return 0;
 }
 
-/* One option; returns 0, or -1 after printing an error. */
+/*
+ * --object: qemu's secret objects (for encrypted images); "help" lists
+ * what exists and ends the command with status 0 (returns 1).
+ */
+static int parse_object(const char *arg)
+{
+	struct qerr e = { 0 };
+	int ret = secret_object_add(arg, &e);
+
+	if (ret < 0) {
+		msg_error("%s", qerr_msg(&e));
+		return -1;
+	}
+	if (ret > 0) {
+		fputs(secret_object_help((enum secret_help)ret), stdout);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * One option; returns 0, 1 when it printed help (exit 0), or -1 after
+ * printing an error.
+ */
 static int parse_one(struct convert_args *a, int c)
 {
 	switch (c) {
@@ -172,7 +196,7 @@ static int parse_one(struct convert_args *a, int c)
 	case 'q': a->quiet = true; break;
 	case 'U': a->force_share = true; break;
 	case 'W': break;	/* writes are always in order: harmless */
-	case CMD_OPT_OBJECT: a->has_object = true; break;
+	case CMD_OPT_OBJECT: return parse_object(optarg);
 	case CMD_OPT_IMAGE_OPTS: a->image_opts = true; break;
 	case OPT_TARGET_IMAGE_OPTS: a->target_image_opts = true; break;
 	case OPT_TARGET_IS_ZERO: a->target_is_zero = true; break;
@@ -234,7 +258,7 @@ static int check_sources(struct convert_args *a)
 
 static int parse_args(int argc, char **argv, struct convert_args *a)
 {
-	int c;
+	int c, ret;
 
 	a->min_sparse = 4096;
 	a->threads = 0;
@@ -244,8 +268,11 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
 			return -1;
 		if (c == 'h')
 			return 1;
-		if (parse_one(a, c) < 0)
+		ret = parse_one(a, c);
+		if (ret < 0)
 			return -1;
+		if (ret > 0)
+			return 3;
 	}
 	if (check_conflicts(a) < 0)
 		return -1;
@@ -281,6 +308,10 @@ int cmd_convert(int argc, char **argv)
 		ret = convert_option_help(&a);
 		optlist_free(&a.opts);
 		return ret;
+	}
+	if (ret == 3) {		/* --object help */
+		optlist_free(&a.opts);
+		return 0;
 	}
 	if (ret < 0) {
 		optlist_free(&a.opts);

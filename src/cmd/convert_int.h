@@ -20,7 +20,7 @@ struct convert_args {
 	bool has_opts;
 	bool image_opts, target_image_opts, target_is_zero, force_share;
 	bool copy_range, compress, quiet, progress_human, progress_json;
-	bool skip_create, salvage, has_object;
+	bool skip_create, salvage;
 	bool explicit_sparse;
 	uint64_t min_sparse;	/* bytes */
 	uint64_t rate_limit;	/* bytes per second */

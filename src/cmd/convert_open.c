@@ -19,12 +19,16 @@
 #include "core/compress_pipeline.h"
 #include "core/convert.h"
 #include "core/qcow2.h"
+#include "util/imgopts.h"
 #include "util/msg.h"
 #include "util/progress.h"
 
 struct spec {
+	const char *text;	/* as given */
 	char *file;
 	char *fmt;		/* NULL: probe */
+	bool has_io;		/* given as --image-opts */
+	struct image_opts io;
 };
 
 struct ctx {
@@ -38,62 +42,45 @@ struct ctx {
 	struct progress prog;
 };
 
-/*
- * --image-opts: "driver=FMT,file.filename=PATH" (file.driver=file
- * allowed).  A bare name is what qemu calls a node name.
- */
-static int parse_image_opts(const char *text, struct spec *s)
-{
-	struct optlist l = { 0 };
-	struct qerr e = { 0 };
-	const char *file, *drv, *proto;
-	int ret = -1;
-
-	if (!strchr(text, '=')) {
-		msg_error("Could not open '%s': Cannot find device='%s' nor "
-			  "node-name='%s'", text, text, text);
-		return -1;
-	}
-	if (optlist_parse(&l, text, &e) < 0) {
-		msg_error("%s", qerr_msg(&e));
-		goto out;
-	}
-	file = optlist_get(&l, "file.filename");
-	drv = optlist_get(&l, "driver");
-	proto = optlist_get(&l, "file.driver");
-	if (proto && strcmp(proto, "file") != 0) {
-		msg_error("Could not open '%s': Unknown protocol '%s'", text,
-			  proto);
-		goto out;
-	}
-	for (size_t i = 0; i < l.n; i++) {
-		if (!l.v[i].used) {
-			msg_error("Could not open '%s': Invalid parameter '%s'",
-				  text, l.v[i].key);
-			goto out;
-		}
-	}
-	if (!file) {
-		msg_error("Could not open '%s': The 'file' block driver "
-			  "requires a file name", text);
-		goto out;
-	}
-	s->file = strdup(file);
-	s->fmt = drv ? strdup(drv) : NULL;
-	ret = s->file && (!drv || s->fmt) ? 0 : -1;
-out:
-	optlist_free(&l);
-	return ret;
-}
-
+/* A source or target named by an option string (--image-opts). */
 static int make_spec(const char *name, const char *fmt, bool opts,
 		     struct spec *s)
 {
-	if (opts)
-		return parse_image_opts(name, s);
+	struct qerr e = { 0 };
+
+	s->text = name;
+	if (opts) {
+		s->has_io = true;
+		if (image_opts_parse(name, &s->io, &e) < 0) {
+			msg_error("Could not open '%s': %s", name, qerr_msg(&e));
+			return -1;
+		}
+		s->file = strdup(s->io.filename);
+		s->fmt = s->io.driver ? strdup(s->io.driver) : NULL;
+		return s->file && (!s->io.driver || s->fmt) ? 0 : -1;
+	}
 	s->file = strdup(name);
 	s->fmt = fmt ? strdup(fmt) : NULL;
 	return s->file && (!fmt || s->fmt) ? 0 : -1;
+}
+
+/* The options an opened image's format does not take (--image-opts). */
+static int check_spec(const struct spec *s, const struct img *img)
+{
+	struct qerr e = { 0 };
+
+	if (!s->has_io || image_opts_check(&s->io, img->drv->name, &e) == 0)
+		return 0;
+	msg_error("Could not open '%s': %s", s->text, qerr_msg(&e));
+	return -1;
+}
+
+static void spec_free(struct spec *s)
+{
+	free(s->file);
+	free(s->fmt);
+	if (s->has_io)
+		image_opts_free(&s->io);
 }
 
 static int open_src(void *opaque, size_t i, struct img **out, struct qerr *e)
@@ -177,6 +164,8 @@ static int open_sources(struct ctx *x)
 			cmd_report(x->specs[i].file, &e);
 			return -1;
 		}
+		if (check_spec(&x->specs[i], x->srcs[i]) < 0)
+			return -1;
 		if (!x->srcs[i]->drv->read) {
 			msg_file_error(x->specs[i].file, "reading %s images is "
 				       "not supported yet",
@@ -356,6 +345,8 @@ static int open_target(struct ctx *x)
 		cmd_report(x->tspec.file, &e);
 		return -1;
 	}
+	if (check_spec(&x->tspec, x->target) < 0)
+		return -1;
 	return check_target(x, drv);
 }
 
@@ -432,14 +423,11 @@ int convert_main(struct convert_args *a)
 	img_close(x.target);
 	for (int i = 0; x.srcs && i < a->nb_srcs; i++)
 		img_close(x.srcs[i]);
-	for (int i = 0; x.specs && i < a->nb_srcs; i++) {
-		free(x.specs[i].file);
-		free(x.specs[i].fmt);
-	}
+	for (int i = 0; x.specs && i < a->nb_srcs; i++)
+		spec_free(&x.specs[i]);
 	free(x.specs);
 	free(x.srcs);
-	free(x.tspec.file);
-	free(x.tspec.fmt);
+	spec_free(&x.tspec);
 	return ret < 0 ? 1 : 0;
 }
 

@@ -319,6 +319,19 @@ with_fault() {
 	cmp src.raw out.raw
 	run -1 --separate-stderr qimg convert --image-opts src.raw out2.raw
 	[ "$stderr" = "qimg: Could not open 'src.raw': Cannot find device='src.raw' nor node-name='src.raw'" ]
+	run -1 --separate-stderr qimg convert --image-opts driver=raw,file.filename=src.raw,foo=1 out2.raw
+	[ "$stderr" = "qimg: Could not open 'driver=raw,file.filename=src.raw,foo=1': Block format 'raw' does not support the option 'foo'" ]
+	[ ! -e out2.raw ]
+}
+
+@test "--object takes qemu's secret objects and refuses others" {
+	mkdata src.raw 1
+	run -0 qimg convert --object secret,id=sec0,data=abc src.raw out.raw
+	cmp src.raw out.raw
+	run -1 --separate-stderr qimg convert --object bogus src.raw out2.raw
+	[ "$stderr" = "qimg: Parameter 'qom-type' does not accept value 'bogus'" ]
+	run -0 qimg convert --object help
+	[ "${lines[0]}" = "List of user creatable objects:" ]
 }
 
 @test "-C copies raw to raw with copy offloading" {
