@@ -323,9 +323,8 @@ static int conv_setup(struct conv *c)
 	if (o->target_cluster / SECTOR_SIZE > unit)
 		unit = o->target_cluster / SECTOR_SIZE;
 	c->align = (uint32_t)unit;
+	/* Zero detection needs no bigger chunks: qemu-img scans 2 MiB too. */
 	c->chunk = CONV_CHUNK;
-	if (c->chunk < unit * SECTOR_SIZE)
-		c->chunk = unit * SECTOR_SIZE;
 	if (c->chunk < c->shape_unit)
 		c->chunk = c->shape_unit;
 	c->copy_range = o->copy_range && conv_can_copy_range(c);
