@@ -76,4 +76,19 @@ int cwriter_flush(struct cwriter *w);
 /* Free w (without flushing: call cwriter_flush first to keep the data). */
 void cwriter_close(struct cwriter *w);
 
+/*
+ * Parallel reads of compressed images: each worker thread owns a
+ * decoder and reads through its own image handle with cread(), which
+ * reads runs of compressed qcow2 clusters with one pread and inflates
+ * them itself (libdeflate when present); anything else is img_read().
+ */
+struct cdecoder;
+
+int cdecoder_new(struct cdecoder **out, struct qerr *e);
+void cdecoder_free(struct cdecoder *d);
+/* img_read() of [off, off+len), faster on compressed clusters; d may be
+ * NULL (plain img_read). */
+int cread(struct cdecoder *d, struct img *img, uint64_t off, void *buf,
+	  uint64_t len);
+
 #endif

@@ -47,6 +47,7 @@ struct worker {
 	struct img **srcs;	/* own handles, or the shared ones */
 	bool own;
 	struct ccodec *codec;
+	struct cdecoder *dec;
 };
 
 struct conv {

@@ -27,6 +27,7 @@ static struct job *slot(struct conv *c, uint64_t k)
 struct worker_view {
 	struct img **srcs;
 	bool shared;		/* handles shared with other threads */
+	struct cdecoder *dec;
 };
 
 /* Read one source range, through a shared handle under the read lock. */
@@ -37,7 +38,7 @@ static int read_src(struct conv *c, struct worker_view *v, size_t i,
 
 	if (v->shared)
 		pthread_mutex_lock(&c->read_lock);
-	ret = img_read(v->srcs[i], soff, buf, len);
+	ret = cread(v->dec, v->srcs[i], soff, buf, len);
 	if (v->shared)
 		pthread_mutex_unlock(&c->read_lock);
 	return ret;
@@ -104,7 +105,7 @@ static int read_global(struct conv *c, struct worker_view *v, struct job *j,
 int conv_read(struct conv *c, struct img **srcs, struct job *j,
 	      uint64_t off, uint8_t *buf, uint64_t len)
 {
-	struct worker_view v = { srcs, c->o->reopen == NULL };
+	struct worker_view v = { srcs, c->o->reopen == NULL, NULL };
 
 	return read_global(c, &v, j, off, buf, len);
 }
@@ -131,7 +132,7 @@ static void compress_job(struct conv *c, struct worker *w, struct job *j)
 
 static void work_job(struct conv *c, struct worker *w, struct job *j)
 {
-	struct worker_view v = { w->srcs, !w->own };
+	struct worker_view v = { w->srcs, !w->own, w->dec };
 
 	if (read_global(c, &v, j, j->off, j->buf, j->len) < 0)
 		return;
@@ -245,6 +246,9 @@ static int worker_init(struct conv *c, struct worker *w)
 	} else {
 		w->srcs = o->srcs;
 	}
+	ret = cdecoder_new(&w->dec, &e);
+	if (ret < 0)
+		return conv_fail(c, ret, -1, "%s", qerr_msg(&e));
 	if (o->compress) {
 		ret = ccodec_new(&w->codec, c->ctype, c->cluster, &e);
 		if (ret < 0)
@@ -261,6 +265,7 @@ static void worker_fini(struct conv *c, struct worker *w)
 	if (w->own)
 		free(w->srcs);
 	ccodec_free(w->codec);
+	cdecoder_free(w->dec);
 }
 
 static int pipeline_init(struct conv *c)
