@@ -166,16 +166,18 @@ static int open_sources(struct ctx *x)
 		}
 		if (check_spec(&x->specs[i], x->srcs[i]) < 0)
 			return -1;
+		x->total += x->srcs[i]->size;
+	}
+	if (a->snapshot && check_snapshot(x) < 0)
+		return -1;
+	for (int i = 0; i < a->nb_srcs; i++) {
 		if (!x->srcs[i]->drv->read) {
 			msg_file_error(x->specs[i].file, "reading %s images is "
 				       "not supported yet",
 				       x->srcs[i]->drv->name);
 			return -1;
 		}
-		x->total += x->srcs[i]->size;
 	}
-	if (a->snapshot)
-		return check_snapshot(x);
 	return 0;
 }
 

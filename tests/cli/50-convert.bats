@@ -189,6 +189,21 @@ with_fault() {
 	[ "$stderr" = "qimg: src.raw: Failed to load snapshot: Block format 'raw' used by device '' does not support temporarily loading internal snapshots" ]
 }
 
+@test "-l finds snapshots by id or name and refuses to read them for now" {
+	need_qemu
+	qemu-img create -q -f qcow2 d.qcow2 1M
+	qemu-img snapshot -c snap1 d.qcow2
+	for l in snap1 1 snapshot.id=1 snapshot.name=snap1; do
+		run -1 --separate-stderr qimg convert -l "$l" d.qcow2 s.raw
+		[ "$stderr" = "qimg: d.qcow2: Failed to load snapshot: reading internal snapshots is not supported yet" ]
+	done
+	for l in nosuch snapshot.id=2 snapshot.name=snap1,snapshot.id=2; do
+		run -1 --separate-stderr qimg convert -l "$l" d.qcow2 s.raw
+		[ "$stderr" = "qimg: d.qcow2: Failed to load snapshot: Can't find snapshot" ]
+	done
+	[ ! -e s.raw ]
+}
+
 @test "-m, -r, -t, -T and -j are validated" {
 	mkdata src.raw 1
 	for m in 0 17 x; do
