@@ -34,7 +34,15 @@ CORE_OBJS = \
 	src/core/qcow2_create.o \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
-	src/core/luks_header.o
+	src/core/luks_header.o \
+	src/core/qcow2_engine.o \
+	src/core/qcow2_refcount.o \
+	src/core/qcow2_cache.o \
+	src/core/qcow2_compress.o \
+	src/core/qcow2_map.o \
+	src/core/qcow2_alloc.o \
+	src/core/qcow2_io.o \
+	src/core/qcow2_rebuild.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
