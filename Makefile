@@ -57,7 +57,9 @@ UNIT_OBJS = \
 	tests/unit/test_size.o \
 	tests/unit/test_opts.o \
 	tests/unit/test_json.o \
-	tests/unit/test_qcow2_header.o
+	tests/unit/test_qcow2_header.o \
+	tests/unit/test_refcount.o \
+	tests/unit/test_compress.o
 
 all: qimg
 

@@ -52,5 +52,7 @@ void test_size(void);
 void test_opts(void);
 void test_json(void);
 void test_qcow2_header(void);
+void test_refcount(void);
+void test_compress(void);
 
 #endif

@@ -14,6 +14,8 @@ static const struct {
 	{ "opts", test_opts },
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
+	{ "refcount", test_refcount },
+	{ "compress", test_compress },
 };
 
 int main(void)
