@@ -81,7 +81,7 @@ unit: tests/unit/run_unit
 # check: unit tests first (fast, precise), then the CLI behaviour with bats.
 check: qimg tests/unit/run_unit
 	./tests/unit/run_unit
-	QIMG=$(CURDIR)/qimg bats --print-output-on-failure tests/cli
+	QIMG=$(CURDIR)/qimg ./tests/run-cli.sh
 
 install: qimg
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
