@@ -61,6 +61,9 @@ UNIT_OBJS = \
 	tests/unit/test_refcount.o \
 	tests/unit/test_compress.o
 
+# The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
+FUZZ_OBJS = tests/engine/qcow2_fuzz.o
+
 all: qimg
 
 config.mk config.h:
@@ -75,11 +78,14 @@ qimg: $(OBJS)
 tests/unit/run_unit: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB_OBJS) $(LIBS)
 
+tests/engine/qcow2-fuzz: $(FUZZ_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(FUZZ_OBJS) $(LIB_OBJS) $(LIBS)
+
 unit: tests/unit/run_unit
 	./tests/unit/run_unit
 
 # check: unit tests first (fast, precise), then the CLI behaviour with bats.
-check: qimg tests/unit/run_unit
+check: qimg tests/unit/run_unit tests/engine/qcow2-fuzz
 	./tests/unit/run_unit
 	QIMG=$(CURDIR)/qimg ./tests/run-cli.sh
 
@@ -93,6 +99,7 @@ uninstall:
 
 clean:
 	rm -f qimg tests/unit/run_unit $(OBJS) $(UNIT_OBJS) $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+	rm -f tests/engine/qcow2-fuzz $(FUZZ_OBJS) $(FUZZ_OBJS:.o=.d)
 	rm -rf tests/tmp
 
 distclean: clean
@@ -100,4 +107,4 @@ distclean: clean
 
 .PHONY: all check unit install uninstall clean distclean
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

@@ -294,10 +294,12 @@ int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 	if (ret < 0 || len == 0)
 		return ret;
 	whole_units(img, 1ULL << eng->sc_bits, off, len, &a, &b);
-	ret = write_zero_bytes(img, off, a - off < len ? a - off : len);
-	if (ret == 0 && b > a)
+	if (b <= a)
+		return write_zero_bytes(img, off, len);
+	ret = write_zero_bytes(img, off, a - off);
+	if (ret == 0)
 		ret = write_zero_bytes(img, b, off + len - b);
-	if (ret < 0 || b <= a)
+	if (ret < 0)
 		return ret;
 	if (eng->s->meta.h.version < 3) {
 		/* No zero flag: unmap where nothing shows through. */
