@@ -43,6 +43,9 @@ int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
 	uint8_t *p = buf;
 	int ret = qcow2_engine_get(img, &eng);
 
+	/* Refused whole, not only where data is stored: no silent zeros. */
+	if (ret == 0 && eng->s->meta.h.crypt_method != QCOW2_CRYPT_NONE)
+		return qcow2_data_pread(eng, 0, off, NULL, 0);
 	while (ret == 0 && len > 0) {
 		struct qcow2_extent ext;
 		size_t n;

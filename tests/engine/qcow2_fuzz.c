@@ -14,9 +14,15 @@
  *   qcow2-fuzz crash  [options] IMAGE LOG   (dies from the fault hook)
  *   qcow2-fuzz verify [options] IMAGE LOG   (after crash)
  *   qcow2-fuzz mem    [options] IMAGE       (memory bound on a huge image)
+ *   qcow2-fuzz cat    IMAGE OUT             (guest view to a raw file)
+ *   qcow2-fuzz map    IMAGE                 (block status as qemu-img map
+ *                                            --output=json prints it)
+ *   qcow2-fuzz write  IMAGE OFF LEN BYTE    (one write; errors on stderr)
+ *   qcow2-fuzz zero|discard IMAGE OFF LEN   (one zero write / discard)
  *
  * Options: --seed N, --ops N, --batch N, --max-len N, --base RAW (the
- * backing chain's content, raw), --qemu-io, --snapshots, --compressed,
+ * backing chain's content, raw), --init RAW (the image's content at the
+ * start, when not the backing chain's), --qemu-io, --snapshots, --compressed,
  * --rss-limit MiB.  The same seed gives the same operations, so a failure
  * reproduces exactly; crash and verify regenerate the same sequence.
  */
@@ -45,7 +51,7 @@ struct op {
 
 struct cfg {
 	uint64_t seed, ops, batch, max_len;
-	const char *base, *image, *log;
+	const char *base, *init, *image, *log;
 	bool qemu_io, snapshots, compressed;
 	uint64_t rss_limit_mib;
 	/* From the image header. */
@@ -348,6 +354,13 @@ static void model_init(const struct cfg *c, struct model *m)
 		fclose(f);
 		memcpy(m->mem, m->base, c->size);
 	}
+	if (c->init) {
+		FILE *f = fopen(c->init, "rb");
+
+		if (!f || (fread(m->mem, 1, c->size, f) == 0 && ferror(f)))
+			die("cannot read %s", c->init);
+		fclose(f);
+	}
 }
 
 /* qemu's verdict on the closed image; model written next to it. */
@@ -647,6 +660,134 @@ static int cmd_mem(struct cfg *c)
 	return 0;
 }
 
+static struct img *open_ro(const char *path)
+{
+	struct qerr e = { 0 };
+	struct img *img;
+
+	if (img_open(&img, path, NULL, 0, &e) < 0) {
+		fprintf(stderr, "qcow2-fuzz: %s: %s\n", path, qerr_msg(&e));
+		exit(1);
+	}
+	return img;
+}
+
+static int cmd_cat(const char *image, const char *out)
+{
+	struct img *img = open_ro(image);
+	FILE *f = fopen(out, "wb");
+	uint8_t *buf = malloc(1 << 20);
+
+	if (!f || !buf)
+		die("cannot write %s", out);
+	for (uint64_t off = 0; off < img->size; off += 1 << 20) {
+		size_t n = img->size - off < (1 << 20) ? (size_t)(img->size - off) : 1 << 20;
+
+		if (img_read(img, off, buf, n) < 0) {
+			fprintf(stderr, "qcow2-fuzz: %s: %s\n", image,
+				qerr_msg(&img->err));
+			return 1;
+		}
+		if (fwrite(buf, 1, n, f) != n)
+			die("cannot write %s", out);
+	}
+	fclose(f);
+	free(buf);
+	img_close(img);
+	return 0;
+}
+
+struct map_run {
+	uint64_t start, len, offset;
+	bool present, zero, data, has_off;
+};
+
+static void map_print(const struct map_run *r, bool *first)
+{
+	printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+	       ", \"depth\": 0, \"present\": %s, \"zero\": %s, \"data\": %s",
+	       *first ? "[" : ",\n", r->start, r->len, r->present ? "true" : "false",
+	       r->zero ? "true" : "false", r->data ? "true" : "false");
+	if (r->has_off)
+		printf(", \"offset\": %" PRIu64, r->offset);
+	printf("}");
+	*first = false;
+}
+
+/* One layer (no backing file): the JSON qemu-img map prints. */
+static int cmd_map(const char *image)
+{
+	struct img *img = open_ro(image);
+	struct map_run cur = { 0 };
+	bool first = true, have = false;
+
+	for (uint64_t off = 0; off < img->size;) {
+		struct img_bstatus st;
+		struct map_run r;
+
+		if (img_block_status(img, off, img->size - off, &st) < 0 || !st.len) {
+			fprintf(stderr, "qcow2-fuzz: %s: %s\n", image,
+				qerr_msg(&img->err));
+			return 1;
+		}
+		r.start = off;
+		r.len = st.len;
+		r.present = st.flags & IMG_BS_ALLOCATED;
+		r.zero = (st.flags & IMG_BS_ZERO) || !(st.flags & IMG_BS_ALLOCATED);
+		r.data = st.flags & IMG_BS_DATA;
+		r.has_off = st.flags & IMG_BS_OFFSET;
+		r.offset = st.host_offset;
+		if (have && cur.present == r.present && cur.zero == r.zero &&
+		    cur.data == r.data && cur.has_off == r.has_off &&
+		    (!r.has_off || cur.offset + cur.len == r.offset)) {
+			cur.len += r.len;
+		} else {
+			if (have)
+				map_print(&cur, &first);
+			cur = r;
+			have = true;
+		}
+		off += st.len;
+	}
+	if (have)
+		map_print(&cur, &first);
+	printf("]\n");
+	img_close(img);
+	return 0;
+}
+
+/* One operation, for tests of error paths and messages. */
+static int cmd_one(const char *mode, char **args, int nargs)
+{
+	struct qerr e = { 0 };
+	struct img *img;
+	uint64_t off, len;
+	uint8_t *buf;
+	int ret;
+
+	if (nargs < 3)
+		die("usage: qcow2-fuzz %s IMAGE OFF LEN [BYTE]", mode);
+	off = strtoull(args[1], NULL, 0);
+	len = strtoull(args[2], NULL, 0);
+	if (img_open(&img, args[0], NULL, IMG_RDWR, &e) < 0) {
+		fprintf(stderr, "qcow2-fuzz: %s: %s\n", args[0], qerr_msg(&e));
+		return 1;
+	}
+	buf = malloc(len ? len : 1);
+	memset(buf, nargs > 3 ? (int)strtol(args[3], NULL, 0) : 0, len);
+	if (strcmp(mode, "write") == 0)
+		ret = img_write(img, off, buf, len);
+	else if (strcmp(mode, "zero") == 0)
+		ret = img_write_zeroes(img, off, len, 0);
+	else
+		ret = img_discard(img, off, len);
+	if (ret < 0)
+		fprintf(stderr, "qcow2-fuzz: %s: %s\n", args[0], qerr_msg(&img->err));
+	free(buf);
+	img_close(img);
+	return ret < 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -655,6 +796,7 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "max-len", required_argument, NULL, 'l' },
 		{ "base", required_argument, NULL, 'B' },
+		{ "init", required_argument, NULL, 'I' },
 		{ "qemu-io", no_argument, NULL, 'q' },
 		{ "snapshots", no_argument, NULL, 'S' },
 		{ "compressed", no_argument, NULL, 'c' },
@@ -672,6 +814,7 @@ int main(int argc, char **argv)
 		case 'b': c.batch = strtoull(optarg, NULL, 0); break;
 		case 'l': c.max_len = strtoull(optarg, NULL, 0); break;
 		case 'B': c.base = optarg; break;
+		case 'I': c.init = optarg; break;
 		case 'q': c.qemu_io = true; break;
 		case 'S': c.snapshots = true; break;
 		case 'c': c.compressed = true; break;
@@ -682,6 +825,13 @@ int main(int argc, char **argv)
 	if (argc - optind < 2)
 		die("usage: qcow2-fuzz run|crash|verify|mem [options] IMAGE [LOG]");
 	mode = argv[optind];
+	if (strcmp(mode, "cat") == 0 && argc - optind == 3)
+		return cmd_cat(argv[optind + 1], argv[optind + 2]);
+	if (strcmp(mode, "map") == 0)
+		return cmd_map(argv[optind + 1]);
+	if (strcmp(mode, "write") == 0 || strcmp(mode, "zero") == 0 ||
+	    strcmp(mode, "discard") == 0)
+		return cmd_one(mode, argv + optind + 1, argc - optind - 1);
 	c.image = argv[optind + 1];
 	c.log = argc - optind > 2 ? argv[optind + 2] : NULL;
 	if (c.batch == 0)
