@@ -89,6 +89,10 @@ check: qimg tests/unit/run_unit tests/engine/qcow2-fuzz
 	./tests/unit/run_unit
 	QIMG=$(CURDIR)/qimg ./tests/run-cli.sh
 
+# soak: the engine's long differential and crash runs (minutes to hours).
+soak: tests/engine/qcow2-fuzz
+	./tests/engine/soak.sh $(SOAK_SEEDS)
+
 install: qimg
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
 	install -m 755 qimg $(DESTDIR)$(BINDIR)/qimg
@@ -105,6 +109,6 @@ clean:
 distclean: clean
 	rm -f config.mk config.h config.log
 
-.PHONY: all check unit install uninstall clean distclean
+.PHONY: all check unit soak install uninstall clean distclean
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

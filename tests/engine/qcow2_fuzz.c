@@ -538,6 +538,10 @@ static int cmd_crash(struct cfg *c)
 			fprintf(stderr, "qcow2-fuzz: op %" PRIu64 " failed: %s\n",
 				i, qerr_msg(&img->err));
 			img_close(img);
+			close(fd);
+			free(buf);
+			free(m.mem);
+			free(m.base);
 			exit(87);
 		}
 		model_apply(c, &m, i, &o);
@@ -547,6 +551,9 @@ static int cmd_crash(struct cfg *c)
 	img_close(img);
 	log_line(fd, 'E', c->ops);
 	close(fd);
+	free(buf);
+	free(m.mem);
+	free(m.base);
 	return 0;
 }
 
@@ -686,6 +693,9 @@ static int cmd_cat(const char *image, const char *out)
 		if (img_read(img, off, buf, n) < 0) {
 			fprintf(stderr, "qcow2-fuzz: %s: %s\n", image,
 				qerr_msg(&img->err));
+			fclose(f);
+			free(buf);
+			img_close(img);
 			return 1;
 		}
 		if (fwrite(buf, 1, n, f) != n)
@@ -728,6 +738,7 @@ static int cmd_map(const char *image)
 		if (img_block_status(img, off, img->size - off, &st) < 0 || !st.len) {
 			fprintf(stderr, "qcow2-fuzz: %s: %s\n", image,
 				qerr_msg(&img->err));
+			img_close(img);
 			return 1;
 		}
 		r.start = off;
