@@ -17,12 +17,15 @@
  * entry that exposes it (the L2 cache depends on a flush).
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/qcow2_engine.h"
 
 /* Largest run of clusters written with one allocation. */
 #define MAX_RUN_BYTES (32ULL << 20)
+#define MAX_RUN_CLUSTERS 512
 
 static int l1_write_entry(struct qcow2_engine *eng, uint64_t idx)
 {
@@ -152,6 +155,11 @@ struct wstate {
 	uint64_t p_host, p_guest;
 	const uint8_t *p_buf;
 	size_t p_len;
+	/* Entry changes of the run, applied once its data is written. */
+	size_t n;
+	struct {
+		uint64_t i, ne, nbm, old;
+	} upd[MAX_RUN_CLUSTERS];
 };
 
 static int direct_flush(struct wstate *w)
@@ -330,8 +338,12 @@ static int write_cluster(struct wstate *w, uint64_t i, uint64_t gc,
 	if (eng->extl2)
 		nbm = alloc | ((bm & QCOW2_BITMAP_ZERO_MASK) & ~(alloc << 32));
 	if (ne != e || nbm != bm) {
-		qcow2_l2_set(eng, w->t, i, ne, nbm);
-		qcow2_cache_mark_dirty(eng->l2_cache, w->t);
+		w->upd[w->n].i = i;
+		w->upd[w->n].ne = ne;
+		w->upd[w->n].nbm = nbm;
+		/* A replaced cluster's references go once the entry changed. */
+		w->upd[w->n].old = fresh && (e & ~QCOW2_OFLAG_ZERO) ? e : 0;
+		w->n++;
 	}
 	return 0;
 }
@@ -348,25 +360,19 @@ static uint64_t count_kind(struct wstate *w, uint64_t i, uint64_t max,
 	return n;
 }
 
-/* Drop the references of the replaced entries old[0..n). */
-static int free_old(struct wstate *w, uint64_t *old, uint64_t *n)
-{
-	int ret = direct_flush(w);
-
-	for (uint64_t j = 0; j < *n && ret == 0; j++)
-		ret = qcow2_free_l2e(w->eng, old[j]);
-	*n = 0;
-	return ret;
-}
-
-/* Write clusters [i, i+n) of the table: new clusters when fresh. */
+/*
+ * Write clusters [i, i+n) of the table, new clusters when fresh; then
+ * switch their entries, then drop what the old entries referenced.
+ */
 static int write_run(struct wstate *w, uint64_t i, uint64_t n, bool fresh,
 		     uint64_t *pos, uint64_t end, const uint8_t **buf)
 {
 	struct qcow2_engine *eng = w->eng;
-	uint64_t cs = eng->cluster_size, host = 0, old[64], nold = 0;
+	uint64_t cs = eng->cluster_size, host = 0;
 	int ret = 0;
 
+	w->n = 0;
+	w->filled = false;
 	if (fresh && eng->has_data_file)
 		host = *pos & ~(cs - 1);
 	else if (fresh)
@@ -374,25 +380,25 @@ static int write_run(struct wstate *w, uint64_t i, uint64_t n, bool fresh,
 	for (uint64_t k = 0; k < n && ret == 0; k++) {
 		uint64_t gc = *pos & ~(cs - 1), ws = *pos - gc;
 		uint64_t we = end - gc < cs ? end - gc : cs;
-		uint64_t e = qcow2_l2_get(eng, w->t, i + k);
 
 		ret = write_cluster(w, i + k, gc, fresh, host + k * cs, ws, we,
 				    *buf);
-		if (ret == 0 && fresh && (e & ~QCOW2_OFLAG_ZERO)) {
-			if (nold == sizeof(old) / sizeof(old[0]))
-				ret = free_old(w, old, &nold);
-			old[nold++] = e;
-		}
 		*buf += we - ws;
 		*pos = gc + we;
 	}
 	if (ret == 0)
 		ret = direct_flush(w);
-	if (ret == 0 && w->filled)
+	if (ret < 0)
+		return ret;	/* new clusters leak; no entry names them */
+	if (w->filled)
 		qcow2_cache_depends_on_flush(eng->l2_cache);
-	/* The entries now point at the new clusters: drop the old ones. */
-	if (ret == 0)
-		ret = free_old(w, old, &nold);
+	for (size_t k = 0; k < w->n; k++)
+		qcow2_l2_set(eng, w->t, w->upd[k].i, w->upd[k].ne, w->upd[k].nbm);
+	if (w->n)
+		qcow2_cache_mark_dirty(eng->l2_cache, w->t);
+	for (size_t k = 0; k < w->n && ret == 0; k++)
+		if (w->upd[k].old)
+			ret = qcow2_free_l2e(eng, w->upd[k].old);
 	return ret;
 }
 
@@ -416,26 +422,36 @@ static int check_range(struct qcow2_engine *eng, const uint64_t *t,
 int qcow2_write_l2_range(struct qcow2_engine *eng, uint64_t off,
 			 const uint8_t *buf, uint64_t len)
 {
-	struct wstate w = { .eng = eng };
+	struct wstate *w = malloc(sizeof(*w));
 	uint64_t pos = off, end = off + len;
 	uint64_t max_run = MAX_RUN_BYTES >> eng->cluster_bits;
-	int ret = qcow2_l2_for_write(eng, off, &w.t);
+	int ret;
 
-	if (ret < 0)
+	if (!w)
+		return qerr_set(eng->err, -ENOMEM, "out of memory");
+	memset(w, 0, offsetof(struct wstate, upd));
+	w->eng = eng;
+	ret = qcow2_l2_for_write(eng, off, &w->t);
+	if (ret < 0) {
+		free(w);
 		return ret;
+	}
 	if (max_run == 0)
 		max_run = 1;
-	ret = check_range(eng, w.t, off, end);
+	if (max_run > MAX_RUN_CLUSTERS)
+		max_run = MAX_RUN_CLUSTERS;
+	ret = check_range(eng, w->t, off, end);
 	while (pos < end && ret == 0) {
 		uint64_t i = qcow2_l2_index(eng, pos);
 		uint64_t left = ((end - 1) >> eng->cluster_bits) -
 				(pos >> eng->cluster_bits) + 1;
-		bool inplace = in_place(eng, qcow2_l2_get(eng, w.t, i));
-		uint64_t n = count_kind(&w, i, left < max_run ? left : max_run,
+		bool inplace = in_place(eng, qcow2_l2_get(eng, w->t, i));
+		uint64_t n = count_kind(w, i, left < max_run ? left : max_run,
 					inplace);
 
-		ret = write_run(&w, i, n, !inplace, &pos, end, &buf);
+		ret = write_run(w, i, n, !inplace, &pos, end, &buf);
 	}
-	qcow2_cache_put(eng->l2_cache, (void **)&w.t);
+	qcow2_cache_put(eng->l2_cache, (void **)&w->t);
+	free(w);
 	return ret;
 }
