@@ -32,6 +32,7 @@ CORE_OBJS = \
 	src/core/qcow2_header.o \
 	src/core/qcow2_header_write.o \
 	src/core/qcow2_create.o \
+	src/core/qcow2_layout.o \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
 	src/core/luks_header.o \
@@ -47,7 +48,12 @@ CORE_OBJS = \
 CMD_OBJS = \
 	src/cmd/common.o \
 	src/cmd/create.o \
-	src/cmd/info.o
+	src/cmd/info.o \
+	src/cmd/io.o \
+	src/cmd/io_table.o \
+	src/cmd/io_open.o \
+	src/cmd/io_rw.o \
+	src/cmd/io_misc.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)
@@ -58,6 +64,8 @@ UNIT_OBJS = \
 	tests/unit/test_opts.o \
 	tests/unit/test_json.o \
 	tests/unit/test_qcow2_header.o \
+	tests/unit/test_qcow2_header_write.o \
+	tests/unit/test_raw.o \
 	tests/unit/test_refcount.o \
 	tests/unit/test_compress.o
 

@@ -1,3 +1,437 @@
-/* info.c: placeholder */
+/*
+ * info.c: "qimg info": what an image is, as qemu-img 7.2's info shows it.
+ *
+ *   qimg info [-f fmt] [--output=human|json] [--backing-chain] [-U]
+ *             [--image-opts] [--object objectdef] filename
+ *
+ * The image is opened for metadata only (IMG_NO_IO: no data file, no
+ * secret) and without its backing chain; --backing-chain then opens the
+ * chain (loops and depth are refused by img_open_backing) and everything
+ * is collected before anything is printed, so a failure prints only the
+ * error.  Human output is qemu-img's line for line; JSON has qemu's keys,
+ * nesting and types, written in the order qemu 7.2 prints them (its
+ * dictionaries iterate in hash order).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd/cmd.h"
-int cmd_info(int argc, char **argv) { return 1; }
+#include "core/img.h"
+#include "util/json.h"
+#include "util/msg.h"
+#include "util/opts.h"
+#include "util/render.h"
+#include "util/size.h"
+
+static const char info_usage[] =
+	"usage: qimg info [-f fmt] [--output=human|json] [--backing-chain] "
+	"[-U] [--image-opts] [--object objectdef] filename\n";
+
+struct info_args {
+	const char *fmt;
+	const char *filename;
+	enum output_format output;
+	bool chain;
+	bool image_opts;
+	unsigned flags;
+};
+
+/* What --image-opts named: driver=FMT,file.filename=PATH[,...]. */
+struct image_opts {
+	struct optlist l;
+	const char *driver;
+	const char *path;
+	const char *key_secret;
+};
+
+/*
+ * --object: info needs no secret, but takes the objects qemu-img takes and
+ * refuses what it refuses, so a command line that works with one works
+ * with the other.
+ */
+static int check_object(const char *text, struct optlist *ids)
+{
+	static const char *const keys[] = { "qom-type", "id", "data", "file",
+					    "format", "keyid", "iv",
+					    "loaded", NULL };
+	struct optlist l = { 0 };
+	struct qerr e = { 0 };
+	/* A first item without '=' is the type: "secret,id=sec0,...". */
+	bool bare_type = text[strcspn(text, ",=")] != '=';
+	const char *type, *id;
+	int ret = -1;
+
+	if (optlist_parse(&l, text, &e) < 0) {
+		msg_error("%s", qerr_msg(&e));
+		goto out;
+	}
+	type = bare_type && l.n ? l.v[0].key : optlist_get(&l, "qom-type");
+	if (!type) {
+		msg_error("Parameter 'qom-type' is missing");
+		goto out;
+	}
+	if (strcmp(type, "secret") != 0) {
+		msg_error("Parameter 'qom-type' does not accept value '%s'",
+			  type);
+		goto out;
+	}
+	for (size_t i = bare_type ? 1 : 0; i < l.n; i++) {
+		size_t k = 0;
+
+		while (keys[k] && strcmp(keys[k], l.v[i].key) != 0)
+			k++;
+		if (!keys[k]) {
+			msg_error("Parameter '%s' is unexpected", l.v[i].key);
+			goto out;
+		}
+	}
+	id = optlist_get(&l, "id");
+	if (!id) {
+		msg_error("Parameter 'id' is missing");
+		goto out;
+	}
+	if (!optlist_has(&l, "data") && !optlist_has(&l, "file")) {
+		msg_error("Either 'file' or 'data' must be provided");
+		goto out;
+	}
+	if (optlist_has(ids, id)) {
+		msg_error("attempt to add duplicate property '%s' to object "
+			  "(type 'container')", id);
+		goto out;
+	}
+	ret = optlist_set(ids, id, "") < 0 ? -1 : 0;
+out:
+	optlist_free(&l);
+	return ret;
+}
+
+static int parse_image_opts(const char *text, struct image_opts *io)
+{
+	struct qerr e = { 0 };
+
+	memset(io, 0, sizeof(*io));
+	if (optlist_parse(&io->l, text, &e) < 0) {
+		cmd_report(text, &e);
+		return -1;
+	}
+	io->driver = optlist_get(&io->l, "driver");
+	io->path = optlist_get(&io->l, "file.filename");
+	io->key_secret = optlist_get(&io->l, "encrypt.key-secret");
+	if (optlist_has(&io->l, "file.driver") &&
+	    strcmp(optlist_get(&io->l, "file.driver"), "file") != 0) {
+		msg_file_error(text, "Unknown protocol '%s'",
+			       optlist_get(&io->l, "file.driver"));
+		return -1;
+	}
+	if (!io->path) {
+		msg_file_error(text,
+			       "A block device must be specified for \"file\"");
+		return -1;
+	}
+	return 0;
+}
+
+/* After the open: options the format does not take are refused. */
+static int check_image_opts(const char *text, struct image_opts *io,
+			    const struct img *img)
+{
+	for (size_t i = 0; i < io->l.n; i++) {
+		const char *k = io->l.v[i].key;
+
+		if (strcmp(k, "driver") == 0 || strcmp(k, "file.filename") == 0 ||
+		    strcmp(k, "file.driver") == 0 ||
+		    (strcmp(k, "encrypt.key-secret") == 0 &&
+		     strcmp(img->drv->name, "qcow2") == 0))
+			continue;
+		msg_file_error(text,
+			       "Block format '%s' does not support the option "
+			       "'%s'", img->drv->name, k);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The name qemu shows for an --image-opts image carrying options beyond
+ * the file name: its "json:{...}" pseudo file name.
+ */
+static char *json_filename(const struct image_opts *io, const char *fmt)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fputs("json:{\"encrypt.key-secret\": ", f);
+	json_write_string(f, io->key_secret);
+	fputs(", \"driver\": ", f);
+	json_write_string(f, fmt);
+	fputs(", \"file\": {\"driver\": \"file\", \"filename\": ", f);
+	json_write_string(f, io->path);
+	fputs("}}", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void print_human(const struct img_info *in)
+{
+	char vsize[32], dsize[32] = "unavailable";
+
+	size_human(vsize, sizeof(vsize), in->virtual_size);
+	if (in->has_actual_size)
+		size_human(dsize, sizeof(dsize), in->actual_size);
+	printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64
+	       " bytes)\ndisk size: %s\n",
+	       in->filename, in->format, vsize, in->virtual_size, dsize);
+	if (in->encrypted)
+		printf("encrypted: yes\n");
+	if (in->cluster_size)
+		printf("cluster_size: %u\n", in->cluster_size);
+	if (in->dirty)
+		printf("cleanly shut down: no\n");
+	if (in->backing_file) {
+		printf("backing file: %s", in->backing_file);
+		if (!in->full_backing_file)
+			printf(" (cannot determine actual path)");
+		else if (strcmp(in->backing_file, in->full_backing_file) != 0)
+			printf(" (actual path: %s)", in->full_backing_file);
+		printf("\n");
+		if (in->backing_fmt)
+			printf("backing file format: %s\n", in->backing_fmt);
+	}
+	if (in->nb_snapshots)
+		render_snapshots(stdout, in->snapshots, in->nb_snapshots);
+	if (in->format_specific) {
+		printf("Format specific information:\n");
+		render_kv(stdout, in->format_specific, 1);
+	}
+}
+
+static void json_snapshots(struct json *j, const struct img_info *in)
+{
+	json_arr_begin(j, "snapshots");
+	for (size_t i = 0; i < in->nb_snapshots; i++) {
+		const struct img_snapshot *sn = &in->snapshots[i];
+
+		json_obj_begin(j, NULL);
+		if (sn->has_icount)
+			json_int(j, "icount", (int64_t)sn->icount);
+		json_int(j, "vm-clock-nsec",
+			 (int64_t)(sn->vm_clock_nsec % 1000000000));
+		json_str(j, "name", sn->name);
+		json_int(j, "date-sec", sn->date_sec);
+		json_int(j, "date-nsec", sn->date_nsec);
+		json_int(j, "vm-clock-sec",
+			 (int64_t)(sn->vm_clock_nsec / 1000000000));
+		json_str(j, "id", sn->id);
+		json_int(j, "vm-state-size", (int64_t)sn->vm_state_size);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
+/* One ImageInfo object; keys in qemu 7.2's (hash) order. */
+static void print_json_one(struct json *j, const struct img_info *in)
+{
+	json_obj_begin(j, NULL);
+	if (in->backing_file && in->backing_fmt)
+		json_str(j, "backing-filename-format", in->backing_fmt);
+	if (in->nb_snapshots)
+		json_snapshots(j, in);
+	json_int(j, "virtual-size", (int64_t)in->virtual_size);
+	json_str(j, "filename", in->filename);
+	if (in->cluster_size)
+		json_int(j, "cluster-size", in->cluster_size);
+	json_str(j, "format", in->format);
+	if (in->has_actual_size)
+		json_int(j, "actual-size", (int64_t)in->actual_size);
+	if (in->format_specific) {
+		json_obj_begin(j, "format-specific");
+		json_str(j, "type", in->format);
+		json_kv(j, "data", in->format_specific);
+		json_obj_end(j);
+	}
+	if (in->backing_file && in->full_backing_file)
+		json_str(j, "full-backing-filename", in->full_backing_file);
+	if (in->encrypted)
+		json_bool(j, "encrypted", true);
+	if (in->backing_file)
+		json_str(j, "backing-filename", in->backing_file);
+	json_bool(j, "dirty-flag", in->dirty);
+	json_obj_end(j);
+}
+
+static void print_infos(const struct info_args *a, const struct img_info *v,
+			size_t n)
+{
+	struct json j;
+
+	if (a->output == OUTPUT_HUMAN) {
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				printf("\n");
+			print_human(&v[i]);
+		}
+		return;
+	}
+	json_init(&j, stdout, false);
+	if (a->chain)
+		json_arr_begin(&j, NULL);
+	for (size_t i = 0; i < n; i++)
+		print_json_one(&j, &v[i]);
+	if (a->chain)
+		json_arr_end(&j);
+	json_finish(&j);
+}
+
+/* Collect the info of img and, with --backing-chain, of its chain. */
+static int collect(struct img *img, bool chain, const char *shown,
+		   struct img_info **out, size_t *count)
+{
+	size_t n = 0, cap = chain ? IMG_MAX_CHAIN : 1;
+	struct img_info *v = calloc(cap, sizeof(*v));
+
+	*out = v;
+	*count = 0;
+	if (!v) {
+		msg_file_error(img->filename, "out of memory");
+		return -1;
+	}
+	for (struct img *cur = img; cur && n < cap; cur = cur->backing) {
+		*count = ++n;
+		if (img_info_get(cur, &v[n - 1]) < 0) {
+			cmd_report(cur == img ? shown : cur->filename,
+				   &cur->err);
+			return -1;
+		}
+	}
+	if (strcmp(shown, v[0].filename) != 0) {
+		free(v[0].filename);
+		v[0].filename = strdup(shown);
+		if (!v[0].filename) {
+			msg_file_error(shown, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int info_run(const struct info_args *a)
+{
+	const char *path = a->filename, *fmt = a->fmt, *shown = a->filename;
+	struct image_opts io = { 0 };
+	struct img_info *infos = NULL;
+	struct qerr e = { 0 };
+	struct img *img = NULL;
+	char *json_name = NULL;
+	size_t n = 0;
+	int status = 1;
+
+	if (a->image_opts) {
+		if (parse_image_opts(a->filename, &io) < 0)
+			goto out;
+		path = io.path;
+		fmt = io.driver;
+	}
+	if (img_open(&img, path, fmt, a->flags, &e) < 0) {
+		cmd_report(a->filename, &e);
+		goto out;
+	}
+	if (a->image_opts) {
+		if (check_image_opts(a->filename, &io, img) < 0)
+			goto out;
+		if (io.key_secret) {
+			json_name = json_filename(&io, img->drv->name);
+			if (!json_name) {
+				msg_file_error(a->filename, "out of memory");
+				goto out;
+			}
+			shown = json_name;
+		} else {
+			shown = path;
+		}
+	}
+	if (a->chain && img_open_backing(img) < 0) {
+		cmd_report(shown, &img->err);
+		goto out;
+	}
+	if (collect(img, a->chain, shown, &infos, &n) == 0) {
+		print_infos(a, infos, n);
+		status = 0;
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		img_info_free(&infos[i]);
+	free(infos);
+	free(json_name);
+	img_close(img);
+	optlist_free(&io.l);
+	return status;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "output", required_argument, NULL, CMD_OPT_OUTPUT },
+		{ "object", required_argument, NULL, CMD_OPT_OBJECT },
+		{ "image-opts", no_argument, NULL, CMD_OPT_IMAGE_OPTS },
+		{ "backing-chain", no_argument, NULL, CMD_OPT_BACKING_CHAIN },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct info_args a = { .output = OUTPUT_HUMAN,
+			       .flags = IMG_NO_BACKING | IMG_NO_IO };
+	struct optlist ids = { 0 };
+	const char *output = NULL;
+	int c, status = 1;
+
+	while ((c = cmd_getopt(argc, argv, ":hf:U", longopts)) != -1) {
+		switch (c) {
+		case 'h':
+			optlist_free(&ids);
+			return cmd_help(info_usage);
+		case 'f':
+			a.fmt = optarg;
+			break;
+		case 'U':
+			a.flags |= IMG_FORCE_SHARE;
+			break;
+		case CMD_OPT_OUTPUT:
+			output = optarg;	/* checked after the file name */
+			break;
+		case CMD_OPT_OBJECT:
+			if (check_object(optarg, &ids) < 0)
+				goto out;
+			break;
+		case CMD_OPT_IMAGE_OPTS:
+			a.image_opts = true;
+			break;
+		case CMD_OPT_BACKING_CHAIN:
+			a.chain = true;
+			break;
+		default:
+			goto out;
+		}
+	}
+	if (optind != argc - 1) {
+		cmd_usage_error("Expecting one image file name");
+		goto out;
+	}
+	if (output && cmd_parse_output(output, &a.output) < 0)
+		goto out;
+	if (a.image_opts && a.fmt) {
+		msg_error("--image-opts and --format are mutually exclusive");
+		goto out;
+	}
+	a.filename = argv[optind];
+	status = info_run(&a);
+out:
+	optlist_free(&ids);
+	return status;
+}

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,7 +60,8 @@ int qfile_open(struct qfile **out, const char *path, unsigned flags,
 		free(f);
 		return qerr_set(e, -ENOMEM, "out of memory");
 	}
-	f->fd = open(path, oflags, 0644);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	f->fd = open(path, oflags | O_NONBLOCK, 0644);
 	if (f->fd < 0) {
 		int err = -errno;
 		free(f->path);
@@ -72,6 +74,13 @@ int qfile_open(struct qfile **out, const char *path, unsigned flags,
 		return qerr_set(e, -EISDIR, "could not open '%s': %s", path,
 				strerror(EISDIR));
 	}
+	if (fstat(f->fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+		qfile_close(f);
+		return qerr_set(e, -EINVAL,
+				"could not open '%s': a FIFO is not a disk image",
+				path);
+	}
+	fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) & ~O_NONBLOCK);
 	f->writable = (oflags & O_RDWR) != 0;
 	*out = f;
 	return 0;
@@ -237,6 +246,49 @@ int qfile_flush(struct qfile *f, struct qerr *e)
 	if (fdatasync(f->fd) < 0 && errno != EINVAL)
 		return qerr_set(e, -errno, "flush failed: %s", strerror(errno));
 	return 0;
+}
+
+/* fallocate errnos that mean "this file system cannot", not "it failed". */
+static bool fallocate_unsupported(int err)
+{
+	return err == EOPNOTSUPP || err == ENOSYS || err == EINVAL;
+}
+
+static int qfile_fallocate_mode(struct qfile *f, int mode, uint64_t off,
+				uint64_t len, const char *what, struct qerr *e)
+{
+	if (len == 0)
+		return 0;
+	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+		return qerr_set(e, -EFBIG, "cannot %s %llu bytes at offset "
+				"%llu: range too large", what,
+				(unsigned long long)len,
+				(unsigned long long)off);
+	while (fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (fallocate_unsupported(errno))
+			return -ENOTSUP;
+		return qerr_set(e, -errno, "cannot %s %llu bytes at offset "
+				"%llu: %s", what, (unsigned long long)len,
+				(unsigned long long)off, strerror(errno));
+	}
+	return 0;
+}
+
+int qfile_punch_hole(struct qfile *f, uint64_t off, uint64_t len,
+		     struct qerr *e)
+{
+	return qfile_fallocate_mode(f, FALLOC_FL_PUNCH_HOLE |
+				    FALLOC_FL_KEEP_SIZE, off, len,
+				    "deallocate", e);
+}
+
+int qfile_zero_range(struct qfile *f, uint64_t off, uint64_t len,
+		     struct qerr *e)
+{
+	return qfile_fallocate_mode(f, FALLOC_FL_ZERO_RANGE, off, len,
+				    "zero", e);
 }
 
 int qfile_data_run(struct qfile *f, uint64_t off, bool *data, uint64_t *pnum,

@@ -67,6 +67,21 @@ int qfile_write_zeros(struct qfile *f, uint64_t off, uint64_t len,
 int qfile_flush(struct qfile *f, struct qerr *e);
 
 /*
+ * Deallocate [off, off+len) so it reads as zeros, keeping the file length
+ * (fallocate PUNCH_HOLE).  -ENOTSUP when the file system cannot; no
+ * message is recorded then, so callers may fall back quietly.
+ */
+int qfile_punch_hole(struct qfile *f, uint64_t off, uint64_t len,
+		     struct qerr *e);
+/*
+ * Make [off, off+len) read as zeros without writing them (fallocate
+ * ZERO_RANGE); the file grows to off+len if it was shorter, as a write
+ * would.  -ENOTSUP (no message) when the file system cannot.
+ */
+int qfile_zero_range(struct qfile *f, uint64_t off, uint64_t len,
+		     struct qerr *e);
+
+/*
  * Is off in data or a hole?  Sets *data and *pnum to the length of the run
  * of the same kind starting at off (bounded by the file size).  Falls back
  * to "all data" where the file system has no SEEK_DATA.

@@ -8,7 +8,6 @@
  * "./a" and a symlink to a are one image).
  */
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +37,21 @@ const struct img_driver *img_driver_find(const char *name)
 int img_probe(struct qfile *f, const struct img_driver **drv, struct qerr *e)
 {
 	uint8_t buf[512];
+	uint64_t size;
+	size_t len;
 	int best = -1, ret;
 
+	/* Drivers see how much of the file there is: a file too short for a
+	 * header is not that format (qemu probes it as raw). */
+	ret = qfile_size(f, &size, e);
+	if (ret < 0)
+		return ret;
+	len = size < sizeof(buf) ? (size_t)size : sizeof(buf);
 	ret = qfile_pread_zero(f, buf, sizeof(buf), 0, e);
 	if (ret < 0)
 		return ret;
 	for (int i = 0; drivers[i]; i++) {
-		int score = drivers[i]->probe ? drivers[i]->probe(buf, sizeof(buf)) : 0;
+		int score = drivers[i]->probe ? drivers[i]->probe(buf, len) : 0;
 		if (score > best) {
 			best = score;
 			*drv = drivers[i];
@@ -55,20 +62,23 @@ int img_probe(struct qfile *f, const struct img_driver **drv, struct qerr *e)
 
 char *img_backing_path(const char *parent, const char *backing)
 {
-	char *copy, *dir, *out;
-	size_t len;
+	const char *slash = strrchr(parent, '/');
+	size_t dlen;
+	char *out;
 
-	if (backing[0] == '/' || !strchr(parent, '/'))
+	/*
+	 * As qemu does: absolute names and "protocol:" names stay as they
+	 * are; others are appended to the parent's name up to its last '/'.
+	 */
+	if (backing[0] == '/' || backing[strcspn(backing, ":/")] == ':' ||
+	    !slash)
 		return strdup(backing);
-	copy = strdup(parent);
-	if (!copy)
-		return NULL;
-	dir = dirname(copy);
-	len = strlen(dir) + 1 + strlen(backing) + 1;
-	out = malloc(len);
-	if (out)
-		snprintf(out, len, "%s/%s", dir, backing);
-	free(copy);
+	dlen = (size_t)(slash - parent) + 1;
+	out = malloc(dlen + strlen(backing) + 1);
+	if (out) {
+		memcpy(out, parent, dlen);
+		strcpy(out + dlen, backing);
+	}
 	return out;
 }
 
@@ -165,7 +175,8 @@ int img_open_backing(struct img *img)
 		return ret;
 	}
 	ret = img_open_depth(&img->backing, path, img->backing_fmt,
-			     IMG_NO_BACKING, img->chain_depth + 1, &be);
+			     IMG_NO_BACKING | (img->flags & IMG_NO_IO),
+			     img->chain_depth + 1, &be);
 	if (ret < 0) {
 		qerr_set(&img->err, ret, "could not open backing file: %s",
 			 qerr_msg(&be));

@@ -35,6 +35,8 @@ enum img_open_flags {
 	IMG_RDWR = 1 << 0,	  /* open for writing */
 	IMG_NO_BACKING = 1 << 1,  /* do not open the backing chain */
 	IMG_FORCE_SHARE = 1 << 2, /* -U: read-only shared open */
+	IMG_NO_IO = 1 << 3,	  /* metadata only (info): no guest I/O, so
+				     no data file and no secrets needed */
 };
 
 struct img;
@@ -99,6 +101,8 @@ struct img_driver {
 	/*
 	 * Create filename from opts (which include size, backing_file and
 	 * backing_fmt when given).  Mark each option it reads as used.
+	 * filename NULL: only validate opts as a create would, touching no
+	 * file (so the CLI can refuse before it announces the image).
 	 */
 	int (*create)(const char *filename, struct optlist *opts,
 		      struct qerr *e);

@@ -1,7 +1,17 @@
 /*
- * qcow2.c: TEMPORARY stand-in for the reader's driver (branch `reader`),
- * so the engine can be tested before it lands: a minimal header parse, no
- * validation beyond what the engine needs.  Replaced at merge time.
+ * qcow2.c: the qcow2 format driver: probe, open, close and info.
+ *
+ * Spec: QEMU docs/interop/qcow2.txt.  Opening reads cluster 0 only (the
+ * header, its extensions and the backing file name, validated by
+ * qcow2_header.c) and never loads the L1, L2 or refcount tables, so it is
+ * O(header) on any image.  The guest read/write engine hangs its own state
+ * on qcow2_state.engine; this file only describes the image.
+ *
+ * Invariants: after a successful open, img->priv is a struct qcow2_state
+ * whose meta passed qcow2_meta_parse(); img->size is the header's size
+ * rounded down to 512 bytes (qemu counts whole sectors); the external data
+ * file is open unless IMG_NO_IO was asked for (qemu-img info does not open
+ * it either, so a missing data file does not stop info).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,111 +20,150 @@
 #include "core/qcow2.h"
 #include "core/qcow2_engine.h"
 
+/* qemu only takes a file for qcow2 when a whole v3 header fits in it. */
+#define QCOW2_PROBE_MIN_LEN 112
+
 static int qcow2_probe(const uint8_t *buf, size_t len)
 {
-	return len >= 8 && be32_get(buf) == QCOW2_MAGIC ? 100 : 0;
+	if (len < QCOW2_PROBE_MIN_LEN || be32_get(buf) != QCOW2_MAGIC ||
+	    be32_get(buf + 4) < 2)
+		return 0;
+	return 100;
 }
 
-static int parse(struct img *img, struct qcow2_state *s, const uint8_t *b,
-		 size_t len)
+static int dup_name(const char *s, char **out, struct qerr *e)
 {
-	struct qcow2_header *h = &s->meta.h;
-	uint64_t pos;
-
-	h->magic = be32_get(b);
-	h->version = be32_get(b + 4);
-	h->backing_file_offset = be64_get(b + 8);
-	h->backing_file_size = be32_get(b + 16);
-	h->cluster_bits = be32_get(b + 20);
-	h->size = be64_get(b + 24);
-	h->crypt_method = be32_get(b + 32);
-	h->l1_size = be32_get(b + 36);
-	h->l1_table_offset = be64_get(b + 40);
-	h->refcount_table_offset = be64_get(b + 48);
-	h->refcount_table_clusters = be32_get(b + 56);
-	h->nb_snapshots = be32_get(b + 60);
-	h->snapshots_offset = be64_get(b + 64);
-	h->refcount_order = 4;
-	h->header_length = 72;
-	if (h->magic != QCOW2_MAGIC || h->cluster_bits < 9 || h->cluster_bits > 21)
-		return qerr_set(&img->err, -EINVAL, "Image is not in qcow2 format");
-	if (h->version >= 3) {
-		h->incompatible_features = be64_get(b + 72);
-		h->compatible_features = be64_get(b + 80);
-		h->autoclear_features = be64_get(b + 88);
-		h->refcount_order = be32_get(b + 96);
-		h->header_length = be32_get(b + 100);
-		if (h->header_length > 104)
-			h->compression_type = b[104];
-	}
-	for (pos = h->header_length; pos + 8 <= len;) {
-		uint32_t type = be32_get(b + pos), l = be32_get(b + pos + 4);
-		char *str;
-
-		if (type == 0 || pos + 8 + l > len)
-			break;
-		if (type == QCOW2_EXT_BACKING_FORMAT || type == QCOW2_EXT_DATA_FILE) {
-			str = strndup((const char *)b + pos + 8, l);
-			if (type == QCOW2_EXT_BACKING_FORMAT)
-				img->backing_fmt = str;
-			else
-				s->meta.data_file = str;
-		}
-		if (type == QCOW2_EXT_CRYPTO && l >= 16) {
-			s->meta.has_crypto_ext = true;
-			s->meta.crypto_offset = be64_get(b + pos + 8);
-			s->meta.crypto_length = be64_get(b + pos + 16);
-		}
-		pos += 8 + ((l + 7) & ~7U);
-	}
-	if (h->backing_file_offset && h->backing_file_offset + h->backing_file_size <= len)
-		img->backing_name = strndup((const char *)b + h->backing_file_offset,
-					    h->backing_file_size);
-	return 0;
+	if (!s)
+		return 0;
+	*out = strdup(s);
+	return *out ? 0 : qerr_set(e, -ENOMEM, "out of memory");
 }
 
 static int qcow2_open(struct img *img, unsigned flags)
 {
-	struct qcow2_state *s = calloc(1, sizeof(*s));
-	uint8_t *buf = calloc(1, 65536);
+	struct qcow2_state *st = calloc(1, sizeof(*st));
+	const struct qcow2_header *h;
 	int ret;
 
-	if (!s || !buf) {
-		free(s);
-		free(buf);
+	if (!st)
 		return qerr_set(&img->err, -ENOMEM, "out of memory");
-	}
-	img->priv = s;
-	ret = qfile_pread_zero(img->file, buf, 65536, 0, &img->err);
-	if (ret == 0)
-		ret = parse(img, s, buf, 65536);
-	free(buf);
+	img->priv = st;
+	ret = qfile_size(img->file, &st->file_size, &img->err);
 	if (ret < 0)
 		return ret;
-	s->cluster_size = 1ULL << s->meta.h.cluster_bits;
-	img->size = s->meta.h.size;
-	qfile_size(img->file, &s->file_size, &img->err);
-	if (s->meta.data_file) {
-		char *path = img_backing_path(img->filename, s->meta.data_file);
+	ret = qcow2_meta_read(img->file, &st->meta, &img->err);
+	if (ret < 0)
+		return ret;
+	h = &st->meta.h;
+	st->cluster_size = qcow2_cluster_size(h);
+	img->size = h->size & ~511ULL;
+	ret = dup_name(st->meta.backing_file, &img->backing_name, &img->err);
+	/* A backing format without a backing file means nothing (qemu). */
+	if (ret == 0 && st->meta.backing_file)
+		ret = dup_name(st->meta.backing_fmt, &img->backing_fmt,
+			       &img->err);
+	if (ret < 0)
+		return ret;
 
-		ret = qfile_open(&s->data_file, path,
-				 (flags & IMG_RDWR) ? QFILE_RDWR : 0, &img->err);
-		free(path);
-	}
+	/*
+	 * qemu 7.2 opens the data file by the name as stored, relative to
+	 * the current directory (not the image's), and only when guest I/O
+	 * is possible.
+	 */
+	if ((h->incompatible_features & QCOW2_INCOMPAT_DATA_FILE) &&
+	    !(flags & IMG_NO_IO))
+		ret = qfile_open(&st->data_file, st->meta.data_file,
+				 (flags & IMG_RDWR) ? QFILE_RDWR : 0,
+				 &img->err);
 	return ret;
 }
 
 static void qcow2_close(struct img *img)
 {
-	struct qcow2_state *s = img->priv;
+	struct qcow2_state *st = img->priv;
 
-	if (!s)
+	if (!st)
 		return;
 	qcow2_engine_close(img);
-	qfile_close(s->data_file);
-	free(s->meta.data_file);
-	free(s);
+	qfile_close(st->data_file);
+	qcow2_meta_free(&st->meta);
+	free(st);
 	img->priv = NULL;
+}
+
+/*
+ * The "data" object of qemu-img's format-specific information.  qemu
+ * prints its dictionaries in hash order, not field order: the keys are
+ * added here in the order qemu 7.2 shows them.
+ */
+static int qcow2_format_info(struct img *img, struct qcow2_state *st,
+			     struct kv *data)
+{
+	const struct qcow2_meta *m = &st->meta;
+	const struct qcow2_header *h = &m->h;
+	bool v3 = h->version >= 3;
+	int ret = 0;
+
+	kv_add_str(data, "compat", v3 ? "1.1" : "0.10");
+	kv_add_str(data, "compression-type",
+		   h->compression_type == QCOW2_COMPRESSION_ZSTD ? "zstd"
+								  : "zlib");
+	if (v3)
+		kv_add_bool(data, "lazy-refcounts",
+			    h->compatible_features &
+				    QCOW2_COMPAT_LAZY_REFCOUNTS);
+	if (v3 && m->has_bitmaps_ext)
+		ret = qcow2_bitmaps_info(img->file, m, st->file_size, data,
+					 &img->err);
+	if (ret < 0)
+		return ret;
+	kv_add_int(data, "refcount-bits", 1LL << h->refcount_order);
+	if (v3 && m->data_file)
+		kv_add_str(data, "data-file", m->data_file);
+	if (h->crypt_method == QCOW2_CRYPT_AES) {
+		kv_add_str(kv_add_obj(data, "encrypt"), "format", "aes");
+	} else if (h->crypt_method == QCOW2_CRYPT_LUKS) {
+		ret = luks_info(img->file, m->crypto_offset, m->crypto_length,
+				st->file_size, data, &img->err);
+		if (ret < 0)
+			return ret;
+	}
+	if (v3 && (h->incompatible_features & QCOW2_INCOMPAT_DATA_FILE))
+		kv_add_bool(data, "data-file-raw",
+			    h->autoclear_features &
+				    QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+	if (v3) {
+		kv_add_bool(data, "corrupt",
+			    h->incompatible_features & QCOW2_INCOMPAT_CORRUPT);
+		kv_add_bool(data, "extended-l2",
+			    h->incompatible_features & QCOW2_INCOMPAT_EXTL2);
+	}
+	return 0;
+}
+
+static int qcow2_info(struct img *img, struct img_info *info)
+{
+	struct qcow2_state *st = img->priv;
+	const struct qcow2_header *h = &st->meta.h;
+	struct kv *data;
+	int ret;
+
+	info->cluster_size = (uint32_t)st->cluster_size;
+	info->encrypted = h->crypt_method != QCOW2_CRYPT_NONE;
+	info->dirty = h->incompatible_features & QCOW2_INCOMPAT_DIRTY;
+	ret = qcow2_snapshots_read(img->file, &st->meta, st->file_size,
+				   &info->snapshots, &info->nb_snapshots,
+				   &img->err);
+	if (ret < 0)
+		return ret;
+	data = kv_new_obj();
+	if (!data)
+		return qerr_set(&img->err, -ENOMEM, "out of memory");
+	info->format_specific = data;
+	ret = qcow2_format_info(img, st, data);
+	if (ret == 0 && !kv_ok(data))
+		ret = qerr_set(&img->err, -ENOMEM, "out of memory");
+	return ret;
 }
 
 const struct img_driver qcow2_driver = {
@@ -124,6 +173,7 @@ const struct img_driver qcow2_driver = {
 	.create = qcow2_create,
 	.open = qcow2_open,
 	.close = qcow2_close,
+	.info = qcow2_info,
 	.read = qcow2_read,
 	.write = qcow2_write,
 	.write_zeroes = qcow2_write_zeroes,

@@ -55,3 +55,33 @@ peek_int() {
 
 peek_be32() { peek_int "$1" "$2" 4; }
 peek_be64() { peek_int "$1" "$2" 8; }
+
+# Bounded runs for hostile inputs:
+#   qimg_bounded ARGS...   qimg under a 10 s timeout and a 200 MiB
+#                          address-space limit (not for AddressSanitizer
+#                          builds, which reserve terabytes of address space)
+QIMG_ASAN=
+if ldd "$QIMG" 2>/dev/null | grep -q libasan; then
+	QIMG_ASAN=1
+fi
+
+qimg_bounded() {
+	(
+		[ -n "$QIMG_ASAN" ] || ulimit -v 200000
+		exec timeout 10 "$QIMG" "$@"
+	)
+}
+
+# make_luks FILE SIZE [OPTS]: a LUKS qcow2 with secret sec0 = abc123.  A
+# tiny iter-time sometimes fails ("Unable to get accurate CPU usage"), so
+# retry a few times.
+make_luks() {
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		qemu-img create -q -f qcow2 \
+			--object secret,id=sec0,data=abc123 \
+			-o "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10${3:+,$3}" \
+			"$1" "$2" 2>/dev/null && return 0
+	done
+	return 1
+}

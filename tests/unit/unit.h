@@ -52,6 +52,8 @@ void test_size(void);
 void test_opts(void);
 void test_json(void);
 void test_qcow2_header(void);
+void test_qcow2_header_write(void);
+void test_raw(void);
 void test_refcount(void);
 void test_compress(void);
 

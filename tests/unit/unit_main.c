@@ -14,6 +14,8 @@ static const struct {
 	{ "opts", test_opts },
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
+	{ "qcow2_header_write", test_qcow2_header_write },
+	{ "raw", test_raw },
 	{ "refcount", test_refcount },
 	{ "compress", test_compress },
 };
