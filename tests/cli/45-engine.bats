@@ -321,3 +321,60 @@ crashes() {
 	run -1 --separate-stderr fuzz write e.qcow2 0 512 1
 	[ "$stderr" = "qcow2-fuzz: e.qcow2: writing encrypted images is not supported yet" ]
 }
+
+@test "qimg io and qemu-io take turns on one image and each reads what both wrote" {
+	need_qemu
+	qemu-img create -q -f qcow2 base.qcow2 4M
+	qemu-io -c "write -P 0x11 0 4M" base.qcow2 >/dev/null
+	qemu-img create -q -f qcow2 -o cluster_size=4096 -b base.qcow2 -F qcow2 a.qcow2 4M
+	RANDOM=45
+	declare -a offs lens pats
+	for turn in $(seq 0 39); do
+		offs[turn]=$(( (RANDOM % 4000) * 1024 ))
+		lens[turn]=$(( (RANDOM % 96 + 1) * 1024 ))
+		pats[turn]=$(( turn + 0x20 ))
+		if (( turn % 2 )); then
+			qemu-io -c "write -P ${pats[turn]} ${offs[turn]} ${lens[turn]}" a.qcow2 >/dev/null
+		else
+			qimg io -c "write -P ${pats[turn]} ${offs[turn]} ${lens[turn]}" a.qcow2 >/dev/null
+		fi
+		if (( turn % 10 == 9 )); then
+			qemu-img snapshot -c "s$turn" a.qcow2
+		fi
+	done
+	qemu-img check a.qcow2
+	# Replay the writes on a raw copy of the base: the expected content.
+	qemu-img convert -O raw base.qcow2 want.raw
+	for turn in $(seq 0 39); do
+		qemu-io -f raw -c "write -P ${pats[turn]} ${offs[turn]} ${lens[turn]}" want.raw >/dev/null
+	done
+	# qemu reads it all (compare), and so does the engine (cat).
+	qemu-img compare -f qcow2 -F raw a.qcow2 want.raw
+	fuzz cat a.qcow2 ours.raw
+	cmp ours.raw want.raw
+	for k in 0 10 20 30; do
+		qemu-img convert -l snapshot.name=s$((k + 9)) -O raw a.qcow2 snap.raw
+		qemu-img convert -O raw base.qcow2 want.raw
+		for turn in $(seq 0 $((k + 9))); do
+			qemu-io -f raw -c "write -P ${pats[turn]} ${offs[turn]} ${lens[turn]}" want.raw >/dev/null
+		done
+		cmp snap.raw want.raw
+	done
+}
+
+@test "growing an image extends the L1 table and hides the backing file past the old end" {
+	need_qemu
+	qemu-img create -q -f qcow2 base.qcow2 64M
+	qemu-io -c "write -P 9 0 64M" base.qcow2 >/dev/null
+	qemu-img create -q -f qcow2 -o cluster_size=512 -b base.qcow2 -F qcow2 a.qcow2 1M
+	l1_before=$(peek64 a.qcow2 40)
+	qimg io -c "write -P 3 1000k 24k" -c "truncate 64M" -c "write -P 4 60M 1M" a.qcow2
+	[ "$(peek64 a.qcow2 40)" != "$l1_before" ]
+	[ "$(peek_be32 a.qcow2 36)" -eq 2048 ]
+	run -0 qemu-img check a.qcow2
+	[[ $output == *"No errors were found on the image."* ]]
+	run -0 qemu-io -c "read -P 9 0 1000k" -c "read -P 3 1000k 24k" -c "read -P 0 1M 59M" \
+		-c "read -P 4 60M 1M" -c "read -P 0 61M 3M" a.qcow2
+	[[ $output != *"Pattern verification failed"* ]]
+	[ "$(grep -c '^read ' <<<"$output")" -eq 5 ]
+}
