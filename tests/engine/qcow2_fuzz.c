@@ -226,6 +226,12 @@ static void model_apply(const struct cfg *c, struct model *m, uint64_t i,
 	}
 }
 
+static void model_free(struct model *m)
+{
+	free(m->mem);
+	free(m->base);
+}
+
 static int run_cmd(const char *cmd, bool quiet)
 {
 	int st = system(cmd);
@@ -363,6 +369,25 @@ static void model_init(const struct cfg *c, struct model *m)
 	}
 }
 
+/*
+ * qemu-img check's exit status on the closed image; its report is shown
+ * when the status is not one of the accepted ones (0, and 3 if leaks_ok).
+ */
+static int qemu_check(const struct cfg *c, bool leaks_ok)
+{
+	char cmd[4096];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "qemu-img check '%s' >'%s.check' 2>&1",
+		 c->image, c->image);
+	st = run_cmd(cmd, true);
+	if (st != 0 && !(leaks_ok && st == 3)) {
+		snprintf(cmd, sizeof(cmd), "cat '%s.check' >&2", c->image);
+		run_cmd(cmd, true);
+	}
+	return st;
+}
+
 /* qemu's verdict on the closed image; model written next to it. */
 static void judge(const struct cfg *c, struct model *m, uint64_t batch)
 {
@@ -370,13 +395,8 @@ static void judge(const struct cfg *c, struct model *m, uint64_t batch)
 
 	snprintf(model, sizeof(model), "%s.model", c->image);
 	write_file(model, m->mem, c->size);
-	snprintf(cmd, sizeof(cmd), "qemu-img check '%s' >'%s.check' 2>&1",
-		 c->image, c->image);
-	if (run_cmd(cmd, false) != 0) {
-		snprintf(cmd, sizeof(cmd), "cat '%s.check' >&2", c->image);
-		run_cmd(cmd, true);
+	if (qemu_check(c, false) != 0)
 		die("batch %" PRIu64 ": qemu-img check is not clean", batch);
-	}
 	snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f qcow2 -F raw '%s' '%s'",
 		 c->image, model);
 	if (run_cmd(cmd, false) != 0)
@@ -498,8 +518,7 @@ static int cmd_run(struct cfg *c)
 		snapshot_check(c, k);
 	printf("qcow2-fuzz: %" PRIu64 " ops, %u snapshots: ok\n", c->ops, snaps);
 	free(buf);
-	free(m.mem);
-	free(m.base);
+	model_free(&m);
 	return 0;
 }
 
@@ -540,8 +559,7 @@ static int cmd_crash(struct cfg *c)
 			img_close(img);
 			close(fd);
 			free(buf);
-			free(m.mem);
-			free(m.base);
+			model_free(&m);
 			exit(87);
 		}
 		model_apply(c, &m, i, &o);
@@ -552,8 +570,7 @@ static int cmd_crash(struct cfg *c)
 	log_line(fd, 'E', c->ops);
 	close(fd);
 	free(buf);
-	free(m.mem);
-	free(m.base);
+	model_free(&m);
 	return 0;
 }
 
@@ -565,7 +582,7 @@ static int cmd_verify(struct cfg *c)
 	struct img *img;
 	struct qcow2_engine *eng;
 	uint64_t flushed = 0, started = 0, end_seen = 0, v;
-	char tag, cmd[4096];
+	char tag;
 	FILE *f;
 	bool any_flush = false;
 
@@ -611,20 +628,14 @@ static int cmd_verify(struct cfg *c)
 				    m.mem[off + k], flushed, started);
 	}
 	img_close(img);
-	snprintf(cmd, sizeof(cmd), "qemu-img check '%s' >'%s.check' 2>&1",
-		 c->image, c->image);
-	v = (uint64_t)run_cmd(cmd, true);
-	if (v != 0 && v != 3) {
-		snprintf(cmd, sizeof(cmd), "cat '%s.check' >&2", c->image);
-		run_cmd(cmd, true);
+	v = (uint64_t)qemu_check(c, true);
+	if (v != 0 && v != 3)
 		die("qemu-img check finds corruption after the crash");
-	}
 	printf("qcow2-fuzz: verified (flushed op %" PRIu64 ", started %" PRIu64
 	       "%s)\n", flushed, started, v == 3 ? ", leaks" : "");
 	free(mask);
 	free(buf);
-	free(m.mem);
-	free(m.base);
+	model_free(&m);
 	return 0;
 }
 
