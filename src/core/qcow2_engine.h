@@ -231,6 +231,9 @@ void qcow2_cache_depends_on_flush(struct qcow2_cache *c);
 int qcow2_cache_flush_deps(struct qcow2_cache *c);
 /* Forget the table at off (its cluster was freed); drops dirty data. */
 void qcow2_cache_discard(struct qcow2_cache *c, uint64_t off);
+/* Does a cached table lie in [off, off+len)? */
+bool qcow2_cache_contains(const struct qcow2_cache *c, uint64_t off,
+			  uint64_t len);
 /* Forget every unpinned table and the dependency (dirty data is lost). */
 void qcow2_cache_reset(struct qcow2_cache *c);
 /* Bytes of table memory held (for the memory-bound test). */

@@ -378,3 +378,17 @@ crashes() {
 	[[ $output != *"Pattern verification failed"* ]]
 	[ "$(grep -c '^read ' <<<"$output")" -eq 5 ]
 }
+
+@test "an L2 entry pointing at the L1 table is not written through" {
+	need_qemu
+	qemu-img create -q -f qcow2 a.qcow2 1M
+	qemu-io -c "write -P 1 0 64k" a.qcow2 >/dev/null
+	l1=$(peek64 a.qcow2 40)
+	e=$(l2_entry_off a.qcow2 0)
+	poke_be64 a.qcow2 $e $(( (1 << 63) | l1 ))
+	cp a.qcow2 before
+	run -1 --separate-stderr fuzz write a.qcow2 0 4096 2
+	[ "$stderr" = "qcow2-fuzz: a.qcow2: guest data write at host offset $(printf 0x%x $l1) would overwrite the L1 table" ]
+	cmp -i $l1:$l1 -n 65536 a.qcow2 before
+	[ $(( $(peek64 a.qcow2 72) & 2 )) -eq 2 ]
+}
