@@ -392,3 +392,21 @@ crashes() {
 	cmp -i $l1:$l1 -n 65536 a.qcow2 before
 	[ $(( $(peek64 a.qcow2 72) & 2 )) -eq 2 ]
 }
+
+@test "an image qemu left dirty (lazy refcounts, killed) is rebuilt before the first write" {
+	need_qemu
+	qemu-img create -q -f qcow2 -o lazy_refcounts=on,cluster_size=4096 a.qcow2 8M
+	qemu-img snapshot -c s0 a.qcow2
+	# qemu-io kills itself: refcounts on the file are stale, the dirty bit on.
+	qemu-io -c "write -P 1 0 1M" -c "write -c -P 2 2M 64k" -c "write -P 3 4M 3M" \
+		-c "discard 4M 1M" -c flush -c "write -P 4 1M 1M" -c "sigraise 9" \
+		a.qcow2 >/dev/null 2>&1 || true
+	[ $(( $(peek64 a.qcow2 72) & 1 )) -eq 1 ]
+	fuzz write a.qcow2 $((7 << 20)) 4096 9
+	[ $(( $(peek64 a.qcow2 72) & 1 )) -eq 0 ]
+	run -0 qemu-img check a.qcow2
+	[[ $output == *"No errors were found on the image."* ]]
+	run -0 qemu-io -c "read -P 1 0 1M" -c "read -P 2 2M 64k" -c "read -P 0 4M 1M" \
+		-c "read -P 3 5M 2M" -c "read -P 9 7M 4k" a.qcow2
+	[[ $output != *"Pattern verification failed"* ]]
+}
