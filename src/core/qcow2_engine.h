@@ -171,7 +171,10 @@ int qcow2_sync(struct qcow2_engine *eng);
 uint64_t qcow2_rc_get(const uint8_t *block, unsigned order, uint64_t idx);
 void qcow2_rc_set(uint8_t *block, unsigned order, uint64_t idx, uint64_t v);
 
-/* Load and validate the refcount table named by the header. */
+/*
+ * Load and validate the refcount table named by the header, once; every
+ * refcount function below calls it, so reads never need it.
+ */
 int qcow2_reftable_load(struct qcow2_engine *eng);
 /* Refcount of host cluster index idx (0 beyond the refcount table). */
 int qcow2_refcount_get(struct qcow2_engine *eng, uint64_t idx, uint64_t *rc);

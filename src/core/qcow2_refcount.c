@@ -85,6 +85,9 @@ int qcow2_reftable_load(struct qcow2_engine *eng)
 	uint8_t *raw;
 	int ret;
 
+	if (eng->reftable)
+		return 0;
+
 	if (bytes == 0 || bytes > QCOW2_MAX_REFTABLE_BYTES)
 		return qerr_set(eng->err, -EIO,
 				"refcount table of %u clusters is invalid",
@@ -98,35 +101,39 @@ int qcow2_reftable_load(struct qcow2_engine *eng)
 		free(raw);
 		return ret;
 	}
-	eng->reftable = (uint64_t *)raw;
-	eng->reftable_entries = bytes / 8;
-	eng->reftable_offset = h->refcount_table_offset;
-	eng->reftable_clusters = h->refcount_table_clusters;
-	for (uint64_t i = 0; i < eng->reftable_entries; i++) {
+	for (uint64_t i = 0; i < bytes / 8 && ret == 0; i++) {
 		uint64_t e = be64_get(raw + i * 8);
 
-		eng->reftable[i] = e;
+		((uint64_t *)raw)[i] = e;
 		if (e & QCOW2_REFT_RESERVED)
-			return qerr_set(eng->err, -EIO,
+			ret = qerr_set(eng->err, -EIO,
 					"refcount table entry %llu (0x%llx) has "
 					"reserved bits set",
 					(unsigned long long)i,
 					(unsigned long long)e);
-		if (e & (eng->cluster_size - 1))
-			return qerr_set(eng->err, -EIO,
+		else if (e & (eng->cluster_size - 1))
+			ret = qerr_set(eng->err, -EIO,
 					"refcount block offset 0x%llx in "
 					"refcount table entry %llu is not "
 					"cluster aligned",
 					(unsigned long long)e,
 					(unsigned long long)i);
-		if (e && e >= eng->phys_size)
-			return qerr_set(eng->err, -EIO,
+		else if (e && e >= eng->phys_size)
+			ret = qerr_set(eng->err, -EIO,
 					"refcount block offset 0x%llx in "
 					"refcount table entry %llu is past the "
 					"end of the file",
 					(unsigned long long)e,
 					(unsigned long long)i);
 	}
+	if (ret < 0) {
+		free(raw);
+		return qcow2_corrupt(eng, "%s", qerr_msg(eng->err));
+	}
+	eng->reftable = (uint64_t *)raw;
+	eng->reftable_entries = bytes / 8;
+	eng->reftable_offset = h->refcount_table_offset;
+	eng->reftable_clusters = h->refcount_table_clusters;
 	return 0;
 }
 
@@ -146,9 +153,11 @@ int qcow2_refcount_get(struct qcow2_engine *eng, uint64_t idx, uint64_t *rc)
 {
 	uint64_t ti = idx >> eng->rb_bits;
 	uint8_t *block;
-	int ret;
+	int ret = qcow2_reftable_load(eng);
 
 	*rc = 0;
+	if (ret < 0)
+		return ret;
 	if (!rb_exists(eng, ti))
 		return 0;
 	ret = rb_get(eng, ti, &block);
@@ -553,8 +562,10 @@ static int range_is_free(struct qcow2_engine *eng, uint64_t start, uint64_t n)
 static int alloc_run(struct qcow2_engine *eng, uint64_t n, uint64_t *start,
 		     bool fixed)
 {
-	int ret = flush_pending_free(eng);
+	int ret = qcow2_reftable_load(eng);
 
+	if (ret == 0)
+		ret = flush_pending_free(eng);
 	while (ret == 0) {
 		ret = fixed ? range_is_free(eng, *start, n)
 			    : find_free_run(eng, n, start);
@@ -615,6 +626,9 @@ int qcow2_refcount_update(struct qcow2_engine *eng, uint64_t off,
 
 	if (len == 0 || delta == 0)
 		return 0;
+	ret = qcow2_reftable_load(eng);
+	if (ret < 0)
+		return ret;
 	first = off >> eng->cluster_bits;
 	last = (off + len - 1) >> eng->cluster_bits;
 	/* Check the whole range before changing anything. */
