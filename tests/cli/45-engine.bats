@@ -146,9 +146,9 @@ crashes() {
 	differential std cluster_size=65536 16M --ops 2000 --batch 250 --seed 1 --qemu-io
 }
 
-@test "differential: 512-byte clusters, compressed writes, snapshots" {
+@test "differential: 512-byte clusters, an odd size, compressed writes, snapshots" {
 	need_qemu
-	differential c512 cluster_size=512 4M --ops 1500 --batch 250 --seed 2 --compressed --snapshots
+	differential c512 cluster_size=512 3001344 --ops 1500 --batch 250 --seed 2 --compressed --snapshots
 }
 
 @test "differential: 4 KiB clusters, refcount_bits=1, compressed writes" {
@@ -172,9 +172,9 @@ crashes() {
 	differential v2 backing,compat=0.10,cluster_size=4096 4M --ops 1500 --batch 250 --seed 6 --snapshots
 }
 
-@test "differential: extended L2 over a backing file, snapshots, qemu-io taking turns" {
+@test "differential: extended L2 over a backing file, an odd size, snapshots, qemu-io taking turns" {
 	need_qemu
-	differential xl2 backing,extended_l2=on 8M --ops 1500 --batch 250 --seed 7 --snapshots --qemu-io
+	differential xl2 backing,extended_l2=on 5000192 --ops 1500 --batch 250 --seed 7 --snapshots --qemu-io
 }
 
 @test "differential: extended L2 with 2 MiB clusters, compressed writes" {
