@@ -70,7 +70,7 @@ UNIT_OBJS = \
 	tests/unit/test_compress.o
 
 # The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
-FUZZ_OBJS = tests/engine/qcow2_fuzz.o
+FUZZ_OBJS = tests/engine/qcow2_fuzz.o tests/engine/qcow2_fuzz_tools.o
 
 all: qimg
 
