@@ -54,8 +54,9 @@ bool cwrite_supported(struct img *img, const char **why);
 /*
  * The in-order writer of compressed clusters for one image.  Clusters put
  * one after the other are packed into the file and written with one
- * pwrite per run; a cluster is mapped (its L2 entry set) only once its
- * bytes are on the file.  Errors are left in img->err.
+ * pwrite per batch (cwriter_flush(), or a full batch); a cluster is mapped
+ * (its L2 entry set) only once its bytes are on the file.  Errors are left
+ * in img->err.
  */
 struct cwriter;
 

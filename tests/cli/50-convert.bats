@@ -491,6 +491,20 @@ same_as_qemu() {
 	[ "$(qemu-img info --output=json z1.qcow2 | jq -r '.["format-specific"].data["compression-type"]')" = zstd ]
 }
 
+@test "compressed clusters pack within qcow2's limits: cluster sizes and refcount widths" {
+	need_qcow2_io
+	cat /usr/lib/x86_64-linux-gnu/libc.so.6 > lib.raw
+	truncate -s 4M lib.raw
+	for o in cluster_size=512 cluster_size=4k cluster_size=2M refcount_bits=1 \
+		refcount_bits=2 refcount_bits=1,cluster_size=4k compat=0.10 \
+		compression_type=zstd,refcount_bits=4; do
+		qimg convert -c -O qcow2 -o "$o" lib.raw c.qcow2
+		qemu-img check -q c.qcow2
+		qemu-img compare -q lib.raw c.qcow2
+		rm c.qcow2
+	done
+}
+
 @test "qemu-img's compressed images convert back to raw" {
 	need_qcow2_io
 	cat /usr/lib/x86_64-linux-gnu/libc.so.6 > lib.raw
