@@ -554,8 +554,10 @@ same_as_qemu() {
 	qemu-img create -q -f qcow2 salv.qcow2 1M
 	qemu-io -c 'write -P 0x11 0 192k' salv.qcow2 >/dev/null
 	# L2 entry 1 (guest cluster 1) points 512 bytes past its cluster
-	l2=$(($(peek_be64 salv.qcow2 $((0x30000))) & 0x00fffffffffffe00))
-	poke_be64 salv.qcow2 $((l2 + 8)) $(($(peek_be64 salv.qcow2 $((l2 + 8))) + 512))
+	# (entries have bit 63 set: read them as hex, 64-bit wrapping math)
+	l2=$((0x$(od -An -tx1 -j $((0x30000)) -N 8 salv.qcow2 | tr -d ' ') & 0x00fffffffffffe00))
+	e=$((0x$(od -An -tx1 -j $((l2 + 8)) -N 8 salv.qcow2 | tr -d ' ') + 512))
+	poke_bytes salv.qcow2 $((l2 + 8)) "$(printf '%016x' "$e")"
 	run -1 --separate-stderr qimg convert salv.qcow2 out.raw
 	[[ "$stderr" == "qimg: salv.qcow2: error while reading block status at offset 65536: "* ]]
 	run -0 --separate-stderr qimg convert --salvage salv.qcow2 out.raw
