@@ -319,6 +319,7 @@ void job_reset(struct job *j)
 	j->kind = JOB_SKIP;
 	j->off = j->len = 0;
 	j->nruns = 0;
+	j->written = false;
 	j->err = 0;
 }
 
@@ -357,6 +358,11 @@ static int conv_setup(struct conv *c)
 	if (c->chunk < c->shape_unit)
 		c->chunk = c->shape_unit;
 	c->copy_range = o->copy_range && conv_can_copy_range(c);
+	/* A raw file takes writes at any offset from any thread: each worker
+	 * writes what it read, through its own handle. */
+	c->worker_writes = o->reopen_target && !o->compress &&
+			   !c->copy_range && !o->rate_limit &&
+			   o->target->drv == &raw_driver;
 	return 0;
 }
 

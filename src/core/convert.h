@@ -40,6 +40,11 @@ struct convert_opts {
 	void *opaque;
 
 	struct img *target;	/* opened for writing, at least total size */
+	/*
+	 * Open another write handle on the target, for worker threads that
+	 * write raw targets themselves.  NULL: only the calling thread writes.
+	 */
+	int (*reopen_target)(void *opaque, struct img **out, struct qerr *e);
 	uint64_t target_cluster; /* allocation unit of the target, 0: none */
 	bool zero_init;		/* every target byte reads as zero now */
 	/*
