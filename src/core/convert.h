@@ -14,7 +14,8 @@
  *     (compress_pipeline.h);
  *   - the calling thread writes the chunks in guest order, so the target
  *     is byte-identical whatever the number of threads, and flushes it
- *     once at the end.
+ *     once at the end; a raw target is written by the workers themselves
+ *     (any order gives the same file), errors still reported in order.
  * Memory is bounded: a ring of 2 * threads + 2 chunk buffers.
  */
 #ifndef QIMG_CORE_CONVERT_H
