@@ -16,7 +16,8 @@ filter_timing() {
 # io_same IMAGE ARGS...: run "qemu-io ARGS" on a copy q.img of IMAGE and
 # "qimg io ARGS" on a copy m.img, the word IMG in ARGS naming the copy;
 # IO_STDIN, when set, is fed to both on stdin.  Everything must match.
-# qcow2 results are compared by content (qemu-img compare) and must pass
+# qcow2 results (IMAGE named *.qcow2) are compared by content (qemu-img
+# compare) and must pass
 # qemu-img check; huge sparse raw images are compared with qemu-img
 # compare too, and other raw images byte for byte.
 io_same() {
@@ -43,7 +44,7 @@ io_same() {
 		echo "exit status: qemu-io $qrc, qimg io $mrc"
 		return 1
 	}
-	if [ "$(od -An -tx1 -N4 q.img | tr -d ' ')" = 514649fb ]; then
+	if [[ "$img" == *.qcow2 ]]; then
 		# qcow2: same guest content and a clean image, not same bytes.
 		qemu-img compare -q q.img m.img
 		qemu-img check -q m.img
