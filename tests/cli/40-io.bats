@@ -17,9 +17,8 @@ filter_timing() {
 # "qimg io ARGS" on a copy m.img, the word IMG in ARGS naming the copy;
 # IO_STDIN, when set, is fed to both on stdin.  Everything must match.
 # qcow2 results (IMAGE named *.qcow2) are compared by content (qemu-img
-# compare) and must pass
-# qemu-img check; huge sparse raw images are compared with qemu-img
-# compare too, and other raw images byte for byte.
+# compare) and must pass qemu-img check; huge sparse raw images are
+# compared with qemu-img compare too, and other raw images byte for byte.
 io_same() {
 	local img=$1 a qrc=0 mrc=0
 	shift
