@@ -177,9 +177,9 @@ static int parse_size_arg(const char *s, uint64_t *size)
 }
 
 /*
- * Open the backing file as qemu-img does (relative names resolve against
- * the new image's directory), insist on a backing format, and take the
- * backing file's virtual size when no size was given.
+ * Open the backing file and its chain as qemu-img does (relative names
+ * resolve against the new image's directory), insist on a backing format,
+ * and take the backing file's virtual size when no size was given.
  */
 static int open_backing(struct create_args *a)
 {
@@ -205,6 +205,20 @@ static int open_backing(struct create_args *a)
 		return 1;
 	}
 	free(path);
+	/* qemu opens the whole chain: a broken chain is refused too. */
+	ret = img_open_backing(img);
+	if (ret < 0) {
+		const char *why = qerr_msg(&img->err);
+		static const char inner[] = "could not open backing file: ";
+
+		if (strncmp(why, inner, sizeof(inner) - 1) == 0)
+			why += sizeof(inner) - 1;
+		msg_file_error(a->filename, "Could not open backing file: "
+			       "%c%s\nCould not open backing image.",
+			       why[0] == 'c' ? 'C' : why[0], why + !!why[0]);
+		img_close(img);
+		return 1;
+	}
 	if (!a->backing_fmt) {
 		msg_file_error(a->filename, "Backing file specified without "
 			       "backing format\nDetected format of %s.",

@@ -310,7 +310,7 @@ static int collect(struct img *img, bool chain, const char *shown,
 			return -1;
 		}
 	}
-	if (shown != img->filename) {
+	if (strcmp(shown, v[0].filename) != 0) {
 		free(v[0].filename);
 		v[0].filename = strdup(shown);
 		if (!v[0].filename) {

@@ -30,7 +30,8 @@ int qfile_open(struct qfile **out, const char *path, unsigned flags,
 		free(f);
 		return qerr_set(e, -ENOMEM, "out of memory");
 	}
-	f->fd = open(path, oflags, 0644);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	f->fd = open(path, oflags | O_NONBLOCK, 0644);
 	if (f->fd < 0) {
 		int err = -errno;
 		free(f->path);
@@ -43,6 +44,13 @@ int qfile_open(struct qfile **out, const char *path, unsigned flags,
 		return qerr_set(e, -EISDIR, "could not open '%s': %s", path,
 				strerror(EISDIR));
 	}
+	if (fstat(f->fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+		qfile_close(f);
+		return qerr_set(e, -EINVAL,
+				"could not open '%s': a FIFO is not a disk image",
+				path);
+	}
+	fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) & ~O_NONBLOCK);
 	f->writable = (oflags & O_RDWR) != 0;
 	*out = f;
 	return 0;

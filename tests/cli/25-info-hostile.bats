@@ -12,7 +12,7 @@ load helper
 hostile() {
 	local file=$1 st out err
 	shift
-	[ -d "$file" ] || cp "$file" "$BATS_TEST_TMPDIR/orig.img"
+	[ ! -f "$file" ] || cp "$file" "$BATS_TEST_TMPDIR/orig.img"
 	run --separate-stderr qimg_bounded info --output=json "$@" "$file"
 	st=$status
 	[ "$st" -eq 0 ] || [ "$st" -eq 1 ] || {
@@ -21,7 +21,7 @@ hostile() {
 	}
 	[ "$st" -ne 0 ] || echo "$output" | jq . >/dev/null
 	run --separate-stderr qimg_bounded info "$@" "$file"
-	[ -d "$file" ] || cmp "$file" "$BATS_TEST_TMPDIR/orig.img"
+	[ ! -f "$file" ] || cmp "$file" "$BATS_TEST_TMPDIR/orig.img"
 	[ "$status" -eq "$st" ] || {
 		echo "human exit $status, json exit $st"
 		return 1
@@ -450,4 +450,12 @@ sweep() {
 	poke_be32 a.qcow2 20 21
 	hostile a.qcow2
 	[ "$status" -eq 1 ]
+}
+
+@test "a FIFO, as the image or as its backing file, is refused without waiting" {
+	need_qemu
+	mkfifo pipe
+	refused pipe "could not open 'pipe': a FIFO is not a disk image"
+	qemu-img create -q -f qcow2 -u -b pipe -F raw top.qcow2 1M
+	refused top.qcow2 "could not open backing file: could not open 'pipe': a FIFO is not a disk image" --backing-chain
 }
