@@ -20,7 +20,8 @@ UTIL_OBJS = \
 	src/util/size.o \
 	src/util/opts.o \
 	src/util/json.o \
-	src/util/render.o
+	src/util/render.o \
+	src/util/imgopts.o
 
 CORE_OBJS = \
 	src/core/err.o \
@@ -35,7 +36,14 @@ CORE_OBJS = \
 	src/core/qcow2_layout.o \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
-	src/core/luks_header.o
+	src/core/luks_header.o \
+	src/core/secmem.o \
+	src/core/secret.o \
+	src/core/crypto_cipher.o \
+	src/core/crypto_kdf.o \
+	src/core/crypto_opts.o \
+	src/core/luks_format.o \
+	src/core/luks_keys.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -56,7 +64,11 @@ UNIT_OBJS = \
 	tests/unit/test_opts.o \
 	tests/unit/test_json.o \
 	tests/unit/test_qcow2_header.o \
-	tests/unit/test_raw.o
+	tests/unit/test_qcow2_header_write.o \
+	tests/unit/test_raw.o \
+	tests/unit/test_crypto.o \
+	tests/unit/test_luks.o \
+	tests/unit/test_secret.o
 
 all: qimg
 
@@ -71,6 +83,14 @@ qimg: $(OBJS)
 
 tests/unit/run_unit: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB_OBJS) $(LIBS)
+
+# A driver that runs the crypto core against qemu-made images (60-crypto.bats).
+TOOL_OBJS = tests/tools/crypto-tool.o
+
+tests/tools/crypto-tool: $(TOOL_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJS) $(LIB_OBJS) $(LIBS)
+
+check: tests/tools/crypto-tool
 
 unit: tests/unit/run_unit
 	./tests/unit/run_unit
@@ -90,6 +110,7 @@ uninstall:
 
 clean:
 	rm -f qimg tests/unit/run_unit $(OBJS) $(UNIT_OBJS) $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+	rm -f tests/tools/crypto-tool $(TOOL_OBJS) $(TOOL_OBJS:.o=.d)
 	rm -rf tests/tmp
 
 distclean: clean
@@ -98,3 +119,4 @@ distclean: clean
 .PHONY: all check unit install uninstall clean distclean
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(TOOL_OBJS:.o=.d)

@@ -70,6 +70,18 @@ static int desc_cmp(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
+/*
+ * Options of the file underneath rather than of the format: "-o help"
+ * lists them only when a file name is given, as qemu-img does.  For raw,
+ * preallocation is one of them (qcow2 has its own).
+ */
+static bool is_protocol_opt(const struct img_driver *drv, const char *name)
+{
+	return strcmp(name, "nocow") == 0 ||
+	       strcmp(name, "extent_size_hint") == 0 ||
+	       (drv == &raw_driver && strcmp(name, "preallocation") == 0);
+}
+
 /* qemu-img's "-o help": the options sorted by name. */
 static int print_option_help(const struct img_driver *drv, const char *file)
 {
@@ -77,7 +89,8 @@ static int print_option_help(const struct img_driver *drv, const char *file)
 	size_t n = 0;
 
 	for (const struct opt_desc *d = drv->create_opts; d->name; d++)
-		if ((file || !d->protocol) && n < sizeof(list) / sizeof(*list))
+		if ((file || !is_protocol_opt(drv, d->name)) &&
+		    n < sizeof(list) / sizeof(*list))
 			list[n++] = d;
 	qsort(list, n, sizeof(*list), desc_cmp);
 	if (file)

@@ -20,15 +20,14 @@
  * order qemu's file driver declares them.
  */
 static const struct opt_desc raw_create_opts[] = {
-	{ "size", OPT_SIZE, "Virtual disk size", NULL, false },
+	{ "size", OPT_SIZE, "Virtual disk size", NULL },
 	{ "nocow", OPT_BOOL, "Turn off copy-on-write (valid only on btrfs)",
-	  NULL, true },
+	  NULL },
 	{ "preallocation", OPT_STR,
-	  "Preallocation mode (allowed values: off, falloc, full)", NULL,
-	  true },
+	  "Preallocation mode (allowed values: off, falloc, full)", NULL },
 	{ "extent_size_hint", OPT_SIZE,
-	  "Extent size hint for the image file, 0 to disable", NULL, true },
-	{ NULL, OPT_STR, NULL, NULL, false },
+	  "Extent size hint for the image file, 0 to disable", NULL },
+	{ NULL, OPT_STR, NULL, NULL },
 };
 
 static int raw_probe(const uint8_t *buf, size_t len)

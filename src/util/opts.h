@@ -35,8 +35,6 @@ struct opt_desc {
 	enum opt_type type;
 	const char *help;
 	const char *def;	/* default shown in "Formatting ...", or NULL */
-	bool protocol;		/* a file-level option: "-o help" lists it
-				   only when a file name is given */
 };
 
 /* Parse text and append its options to l.  -EINVAL on malformed text. */

@@ -162,12 +162,14 @@ same_info() {
 	[[ "$output" == *"        ivgen hash alg: sha256"* ]]
 }
 
-@test "LUKS with serpent, twofish and sha1 matches qemu-img" {
+@test "LUKS with serpent, twofish, cast5 and other hashes matches qemu-img" {
 	need_qemu
 	make_luks s.qcow2 16M encrypt.cipher-alg=serpent-256,encrypt.hash-alg=sha1
 	make_luks t.qcow2 16M encrypt.cipher-alg=twofish-128,encrypt.hash-alg=sha512
+	make_luks c.qcow2 4M encrypt.cipher-alg=cast5-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=plain,encrypt.hash-alg=md5
 	same_info s.qcow2
 	same_info t.qcow2
+	same_info c.qcow2
 }
 
 @test "a legacy AES image matches qemu-img" {

@@ -14,11 +14,11 @@ void test_opts(void)
 	uint64_t sz = 0;
 	bool b = false;
 	static const struct opt_desc desc[] = {
-		{ "compat", OPT_STR, "", NULL },
-		{ "cluster_size", OPT_SIZE, "", NULL },
-		{ "lazy_refcounts", OPT_BOOL, "", NULL },
-		{ "backing_file", OPT_STR, "", NULL },
-		{ NULL, OPT_STR, NULL, NULL },
+		{ .name = "compat", .type = OPT_STR },
+		{ .name = "cluster_size", .type = OPT_SIZE },
+		{ .name = "lazy_refcounts", .type = OPT_BOOL },
+		{ .name = "backing_file", .type = OPT_STR },
+		{ .name = NULL },
 	};
 
 	CHECK(optlist_parse(&l, "compat=1.1,cluster_size=4k", &e) == 0);

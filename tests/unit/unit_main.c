@@ -14,7 +14,11 @@ static const struct {
 	{ "opts", test_opts },
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
+	{ "qcow2_header_write", test_qcow2_header_write },
 	{ "raw", test_raw },
+	{ "crypto", test_crypto },
+	{ "luks", test_luks },
+	{ "secret", test_secret },
 };
 
 int main(void)
