@@ -302,6 +302,11 @@ setup() {
 		--cmd length IMG
 	io_same base.raw -C -r -f raw -c length IMG
 	io_same base.raw IMG -f raw -c length
+	io_same base.raw --object secret,id=s0,data=abc -f raw -c length IMG
+	io_same base.raw --object secret,data=abc -f raw -c length IMG
+	io_same base.raw --object secret,id=s0,data=abc \
+		--object secret,id=s0,data=x -f raw -c length IMG
+	io_same base.raw --object secret,help
 }
 
 @test "io: a probed raw image may not be given another format's header" {
@@ -379,6 +384,8 @@ setup() {
 	[ "${lines[0]}" = "Usage: qimg io [OPTIONS]... [-c STRING]... [file]" ]
 	run -1 --separate-stderr qimg io -s -f raw -c length base.raw
 	[ "$stderr" = "qimg: snapshot mode (-s) is not supported" ]
+	run -1 --separate-stderr qimg io --object bogus -c length base.raw
+	[ "$stderr" = "qimg: Parameter 'qom-type' does not accept value 'bogus'" ]
 	run -1 --separate-stderr qimg io -c 'read 0 1' nonexist.raw
 	[[ "$stderr" == "qimg: can't open device nonexist.raw: "*"No such file or directory" ]]
 }
