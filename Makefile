@@ -43,7 +43,15 @@ CORE_OBJS = \
 	src/core/crypto_kdf.o \
 	src/core/crypto_opts.o \
 	src/core/luks_format.o \
-	src/core/luks_keys.o
+	src/core/luks_keys.o \
+	src/core/qcow2_engine.o \
+	src/core/qcow2_refcount.o \
+	src/core/qcow2_cache.o \
+	src/core/qcow2_compress.o \
+	src/core/qcow2_map.o \
+	src/core/qcow2_alloc.o \
+	src/core/qcow2_io.o \
+	src/core/qcow2_rebuild.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -68,7 +76,12 @@ UNIT_OBJS = \
 	tests/unit/test_raw.o \
 	tests/unit/test_crypto.o \
 	tests/unit/test_luks.o \
-	tests/unit/test_secret.o
+	tests/unit/test_secret.o \
+	tests/unit/test_refcount.o \
+	tests/unit/test_compress.o
+
+# The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
+FUZZ_OBJS = tests/engine/qcow2_fuzz.o tests/engine/qcow2_fuzz_tools.o
 
 all: qimg
 
@@ -90,15 +103,20 @@ TOOL_OBJS = tests/tools/crypto-tool.o
 tests/tools/crypto-tool: $(TOOL_OBJS) $(LIB_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJS) $(LIB_OBJS) $(LIBS)
 
-check: tests/tools/crypto-tool
+tests/engine/qcow2-fuzz: $(FUZZ_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(FUZZ_OBJS) $(LIB_OBJS) $(LIBS)
 
 unit: tests/unit/run_unit
 	./tests/unit/run_unit
 
 # check: unit tests first (fast, precise), then the CLI behaviour with bats.
-check: qimg tests/unit/run_unit
+check: qimg tests/unit/run_unit tests/engine/qcow2-fuzz tests/tools/crypto-tool
 	./tests/unit/run_unit
 	QIMG=$(CURDIR)/qimg ./tests/run-cli.sh
+
+# soak: the engine's long differential and crash runs (minutes to hours).
+soak: tests/engine/qcow2-fuzz
+	./tests/engine/soak.sh $(SOAK_SEEDS)
 
 install: qimg
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
@@ -111,12 +129,12 @@ uninstall:
 clean:
 	rm -f qimg tests/unit/run_unit $(OBJS) $(UNIT_OBJS) $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
 	rm -f tests/tools/crypto-tool $(TOOL_OBJS) $(TOOL_OBJS:.o=.d)
+	rm -f tests/engine/qcow2-fuzz $(FUZZ_OBJS) $(FUZZ_OBJS:.o=.d)
 	rm -rf tests/tmp
 
 distclean: clean
 	rm -f config.mk config.h config.log
 
-.PHONY: all check unit install uninstall clean distclean
+.PHONY: all check unit soak install uninstall clean distclean
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
--include $(TOOL_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(TOOL_OBJS:.o=.d)

@@ -57,5 +57,7 @@ void test_raw(void);
 void test_crypto(void);
 void test_luks(void);
 void test_secret(void);
+void test_refcount(void);
+void test_compress(void);
 
 #endif

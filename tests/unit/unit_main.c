@@ -19,6 +19,8 @@ static const struct {
 	{ "crypto", test_crypto },
 	{ "luks", test_luks },
 	{ "secret", test_secret },
+	{ "refcount", test_refcount },
+	{ "compress", test_compress },
 };
 
 int main(void)
