@@ -181,4 +181,5 @@ const struct img_driver qcow2_driver = {
 	.block_status = qcow2_block_status,
 	.flush = qcow2_flush,
 	.truncate = qcow2_truncate,
+	.write_compressed = qcow2_write_compressed_range,
 };

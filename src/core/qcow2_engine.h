@@ -381,5 +381,8 @@ int qcow2_truncate(struct img *img, uint64_t size);
  */
 int qcow2_write_compressed(struct img *img, uint64_t guest_off,
 			   const void *buf);
+/* The driver's write_compressed: whole clusters (or up to the end). */
+int qcow2_write_compressed_range(struct img *img, uint64_t off, const void *buf,
+				 size_t len);
 
 #endif

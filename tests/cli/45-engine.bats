@@ -410,3 +410,18 @@ crashes() {
 		-c "read -P 3 5M 2M" -c "read -P 9 7M 4k" a.qcow2
 	[[ $output != *"Pattern verification failed"* ]]
 }
+
+@test "compressed writes: whole clusters only, never over an allocated cluster, read back by qemu" {
+	need_qemu
+	qemu-img create -q -f qcow2 a.qcow2 1M
+	fuzz compress a.qcow2 65536 131072 7
+	run -1 --separate-stderr fuzz compress a.qcow2 65536 65536 8
+	[ "$stderr" = "qcow2-fuzz: a.qcow2: cannot write compressed data to the allocated cluster at guest offset 0x10000" ]
+	run -1 --separate-stderr fuzz compress a.qcow2 4096 65536 8
+	[ "$stderr" = "qcow2-fuzz: a.qcow2: compressed writes must cover whole clusters" ]
+	fuzz compress a.qcow2 $((1024 * 1024 - 65536)) 65536 9
+	run -0 qemu-img check a.qcow2
+	[[ $output == *"100.00% compressed clusters"* ]]
+	run -0 qemu-io -c "read -P 7 64k 128k" -c "read -P 9 960k 64k" -c "read -P 0 192k 768k" a.qcow2
+	[[ $output != *"Pattern verification failed"* ]]
+}
