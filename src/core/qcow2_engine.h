@@ -26,6 +26,20 @@
  *
  * Every function returns 0 or a negative errno and leaves the reason in
  * img->err (eng->err).
+ *
+ * For other metadata code (snapshots, check -r, commit, amend):
+ *   - qcow2_engine_get() then qcow2_prepare_write() before changing
+ *     anything: it refuses what must not be written and brings refcounts
+ *     of a dirty image up to date;
+ *   - allocate with qcow2_alloc_clusters(), change refcounts with
+ *     qcow2_refcount_update() (checked, ordered against the L2 cache);
+ *     pin L2 tables with qcow2_cache_get() and mark them dirty, never
+ *     write tables behind the caches' back;
+ *   - qcow2_engine_flush() before rewriting the header or anything the
+ *     caches hold, and keep eng->l1 / qcow2_state.meta in step with what
+ *     is written (qcow2_header_set_* do both);
+ *   - the active L1 is eng->l1 in memory; an L1 entry is written through
+ *     (8 bytes) after the L2 table it names is on the file.
  */
 #ifndef QIMG_CORE_QCOW2_ENGINE_H
 #define QIMG_CORE_QCOW2_ENGINE_H
