@@ -178,6 +178,8 @@ int qcow2_corrupt(struct qcow2_engine *eng, const char *fmt, ...)
 int qcow2_pwrite(struct qcow2_engine *eng, struct qfile *f, const void *buf,
 		 size_t len, uint64_t off);
 int qcow2_sync(struct qcow2_engine *eng);
+/* Lengthen the qcow2 file to size (a hole), never shorten it. */
+int qcow2_extend(struct qcow2_engine *eng, uint64_t size);
 
 /* ---- qcow2_refcount.c: refcount entries, allocation ---- */
 
