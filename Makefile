@@ -43,7 +43,15 @@ CORE_OBJS = \
 	src/core/qcow2_map.o \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
-	src/core/qcow2_rebuild.o
+	src/core/qcow2_rebuild.o \
+	src/core/check.o \
+	src/core/qcow2_check.o \
+	src/core/qcow2_check_refs.o \
+	src/core/qcow2_check_walk.o \
+	src/core/qcow2_check_snap.o \
+	src/core/qcow2_check_repair.o \
+	src/core/qcow2_check_rebuild.o \
+	src/core/qcow2_check_data.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -53,7 +61,8 @@ CMD_OBJS = \
 	src/cmd/io_table.o \
 	src/cmd/io_open.o \
 	src/cmd/io_rw.o \
-	src/cmd/io_misc.o
+	src/cmd/io_misc.o \
+	src/cmd/check.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)

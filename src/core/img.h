@@ -40,6 +40,8 @@ enum img_open_flags {
 };
 
 struct img;
+struct check_opts;
+struct check_result;
 
 /* One internal snapshot, as info and snapshot -l show it. */
 struct img_snapshot {
@@ -129,6 +131,9 @@ struct img_driver {
 	int (*truncate)(struct img *img, uint64_t size);
 	/* Add the format's facts to info (cluster size, snapshots, ...). */
 	int (*info)(struct img *img, struct img_info *info);
+	/* Check (and with o->fix repair) the image: see core/check.h. */
+	int (*check)(struct img *img, const struct check_opts *o,
+		     struct check_result *r);
 };
 
 struct img {

@@ -181,4 +181,5 @@ const struct img_driver qcow2_driver = {
 	.flush = qcow2_flush,
 	.truncate = qcow2_truncate,
 	.info = qcow2_info,
+	.check = qcow2_check,
 };

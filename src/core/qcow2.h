@@ -202,6 +202,14 @@ int qcow2_meta_set_default_features(struct qcow2_meta *m);
 
 void qcow2_meta_free(struct qcow2_meta *m);
 
+/*
+ * Check (qcow2_check.c): the qcow2 driver's check entry (core/check.h):
+ * metadata consistency as qemu-img 7.2 checks it, repairs with o->fix,
+ * --data reads.
+ */
+int qcow2_check(struct img *img, const struct check_opts *o,
+		struct check_result *r);
+
 /* Big-endian helpers. */
 static inline uint16_t be16_get(const uint8_t *p)
 {
