@@ -48,6 +48,7 @@ CORE_OBJS = \
 	src/core/qcow2_check.o \
 	src/core/qcow2_check_refs.o \
 	src/core/qcow2_check_walk.o \
+	src/core/qcow2_check_copied.o \
 	src/core/qcow2_check_snap.o \
 	src/core/qcow2_check_repair.o \
 	src/core/qcow2_check_rebuild.o \

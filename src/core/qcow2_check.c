@@ -188,118 +188,6 @@ static int compare(struct qchk *q, unsigned mode, uint64_t *highest)
 	return 0;
 }
 
-/* Does the COPIED flag of an entry agree with refcount rc? */
-static bool copied_ok(uint64_t e, uint64_t rc)
-{
-	return (rc == 1) == ((e & QCOW2_OFLAG_COPIED) != 0);
-}
-
-static uint64_t copied_fixed(uint64_t e, uint64_t rc)
-{
-	return rc == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED;
-}
-
-/* The data clusters of the active L2 table at l2_off. */
-static int copied_l2(struct qchk *q, uint64_t l2_off, bool repair)
-{
-	uint64_t n = 1ULL << q->l2_bits, dirty = 0;
-	unsigned flags = repair && qchk_safe_to_write(q, l2_off, ROLE_L2)
-				 ? CHECK_FORCE_FIX : CHECK_NOFIX;
-	int ret;
-
-	ret = qfile_pread_zero(q->file, q->l2buf, q->cs, l2_off,
-			       &q->c->r->err);
-	if (ret < 0) {
-		struct check_args a = { .s = { "Could not read L2 table" } };
-
-		check_problem(q->c, CHK_REPAIR_FAILED, &a, 0);
-		return ret;
-	}
-	for (uint64_t i = 0; i < n; i++) {
-		uint8_t *p = q->l2buf + i * q->l2e_bytes;
-		uint64_t e = be64_get(p), off = e & QCOW2_L2E_OFFSET_MASK, rc = 1;
-		struct check_args a = { .n = { e } };
-
-		enum qchk_ctype t = qchk_ctype(q, e);
-
-		if (t != T_NORMAL && t != T_ZERO_ALLOC)
-			continue;
-		if (!q->data_file && qchk_stored(q, off >> q->cluster_bits, &rc) < 0)
-			continue;
-		if (copied_ok(e, rc))
-			continue;
-		a.n[1] = rc;
-		if (check_problem(q->c, CHK_COPIED_L2, &a, flags)) {
-			be64_put(p, copied_fixed(e, rc));
-			dirty++;
-		}
-	}
-	if (!dirty)
-		return 0;
-	ret = qchk_write(q, q->l2buf, q->cs, l2_off);
-	if (ret < 0) {
-		struct check_args a = { .s = { "Could not write L2 table" } };
-
-		check_problem(q->c, CHK_REPAIR_FAILED, &a, 0);
-		return ret;
-	}
-	while (dirty--)
-		check_repaired(q->c, CHK_COPIED_L2);
-	return 0;
-}
-
-/* One active L1 entry (at byte offset at): its COPIED flag and L2 table. */
-static int copied_l1e(struct qchk *q, uint32_t i, uint64_t at, uint64_t e,
-		      bool repair)
-{
-	uint64_t l2_off = e & QCOW2_L1E_OFFSET_MASK, rc;
-	struct check_args a = { .n = { i, e } };
-	unsigned flags;
-	int ret;
-
-	if (!l2_off)
-		return 0;
-	if (qchk_stored(q, l2_off >> q->cluster_bits, &rc) == 0 &&
-	    !copied_ok(e, rc)) {
-		a.n[2] = rc;
-		flags = repair && qchk_safe_to_write(q, at, ROLE_L1)
-				? CHECK_FORCE_FIX : CHECK_NOFIX;
-		if (check_problem(q->c, CHK_COPIED_L1, &a, flags)) {
-			ret = qchk_write_be64(q, at, copied_fixed(e, rc));
-			if (ret < 0)
-				return ret;
-			check_repaired(q->c, CHK_COPIED_L1);
-		}
-	}
-	return copied_l2(q, l2_off, repair);
-}
-
-/* qemu's check_oflag_copied over the active L1 table and its tree. */
-static int copied(struct qchk *q, unsigned fix)
-{
-	const struct qcow2_header *h = &q->st->meta.h;
-	const struct check_result *r = q->c->r;
-	bool repair = (fix & CHECK_FIX_ERRORS) ||
-		      ((fix & CHECK_FIX_LEAKS) && !r->check_errors &&
-		       !r->corruptions && !r->leaks);
-	uint64_t chunk = 4096, *buf = malloc(chunk * 8);
-	int ret = 0;
-
-	if (!buf)
-		return qerr_set(&q->c->r->err, -ENOMEM, "out of memory");
-	for (uint64_t base = 0; base < h->l1_size && ret == 0; base += chunk) {
-		uint64_t n = h->l1_size - base < chunk ? h->l1_size - base : chunk;
-		uint64_t at = h->l1_table_offset + base * 8;
-
-		ret = qfile_pread_zero(q->file, buf, n * 8, at, &q->c->r->err);
-		for (uint64_t i = 0; i < n && ret == 0; i++)
-			ret = copied_l1e(q, (uint32_t)(base + i), at + i * 8,
-					 be64_get((uint8_t *)&buf[i]), repair);
-	}
-	free(buf);
-	return ret;
-}
-
 /* Read the refcount table named by the header (host order). */
 int qchk_reftable_load(struct qchk *q)
 {
@@ -376,6 +264,8 @@ static int refcounts(struct qchk *q, unsigned fix)
 	uint64_t highest = 0;
 	int ret;
 
+	/* A plain check learns COPIED in the first walk (no second read). */
+	q->early = !fix;
 	q->c->mode = fix;
 	ret = qchk_count(q, true);
 	q->c->mode = 0;
@@ -409,7 +299,7 @@ static int refcounts(struct qchk *q, unsigned fix)
 		ret = qchk_sync(q);
 	q->c->mode = fix;
 	if (ret == 0)
-		ret = copied(q, fix);
+		ret = qchk_copied(q, fix);
 	q->c->mode = 0;
 	r->image_end_offset = (highest + 1) << q->cluster_bits;
 	return ret;
@@ -471,6 +361,9 @@ static void teardown(struct qchk *q)
 	free(q->rb);
 	free(q->unsure);
 	free(q->protect);
+	free(q->early_v);
+	for (int i = 0; i < QCHK_WRB; i++)
+		free(q->wrb[i]);
 }
 
 /* After a repair that left nothing wrong: the image is clean again. */

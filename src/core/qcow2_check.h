@@ -87,6 +87,16 @@ struct qchk_snap {
 	bool incomplete;	/* v3 entry with less than 16 extra bytes */
 };
 
+/* A COPIED mismatch found during the first walk. */
+struct qchk_copied {
+	bool l1;		/* an L1 entry (else an L2 entry) */
+	uint64_t index;		/* L1 index */
+	uint64_t entry;
+	uint64_t rc;
+};
+
+#define QCHK_WRB 8		/* refcount blocks cached for the walk */
+
 struct qchk {
 	struct img *img;
 	struct qcow2_state *st;
@@ -137,13 +147,30 @@ struct qchk {
 	uint64_t *protect;	/* [start, end) cluster pairs */
 	uint64_t nprotect;	/* pairs */
 	bool protect_built;
+
+	/* COPIED found during the first walk (plain check only) */
+	bool early;
+	struct qchk_copied *early_v;
+	size_t early_n;
+	bool early_overflow;
+	uint8_t *wrb[QCHK_WRB];
+	uint64_t wrb_off[QCHK_WRB];
 };
 
 /* qcow2_check_refs.c: the in-memory references */
 int qchk_refs_init(struct qchk_refs *r, uint64_t n, uint64_t max);
 void qchk_refs_free(struct qchk_refs *r);
 int qchk_refs_grow(struct qchk_refs *r, uint64_t n);
-uint64_t qchk_refs_get(const struct qchk_refs *r, uint64_t idx);
+uint64_t qchk_refs_big(const struct qchk_refs *r, uint64_t idx);
+static inline uint64_t qchk_refs_get(const struct qchk_refs *r, uint64_t idx)
+{
+	unsigned v;
+
+	if (idx >= r->n)
+		return 0;
+	v = (r->nib[idx >> 1] >> ((idx & 1) * 4)) & 0xf;
+	return v == 15 ? qchk_refs_big(r, idx) : v;
+}
 int qchk_refs_set(struct qchk_refs *r, uint64_t idx, uint64_t v);
 /* Forget every count (keeping the size), as before a second count. */
 void qchk_refs_clear(struct qchk_refs *r);
@@ -180,6 +207,11 @@ int qchk_bitmaps(struct qchk *q);
 /* qcow2_check.c: stored refcounts */
 int qchk_stored(struct qchk *q, uint64_t idx, uint64_t *rc);
 int qchk_reftable_load(struct qchk *q);
+
+/* qcow2_check_copied.c */
+void qchk_early_l1(struct qchk *q, uint32_t i, uint64_t e);
+void qchk_early_l2(struct qchk *q, uint64_t e);
+int qchk_copied(struct qchk *q, unsigned fix);
 
 /* qcow2_check_repair.c */
 int qchk_write(struct qchk *q, const void *buf, size_t len, uint64_t off);

@@ -169,15 +169,11 @@ void qchk_refs_clear(struct qchk_refs *r)
 	map_free(&r->roles);
 }
 
-uint64_t qchk_refs_get(const struct qchk_refs *r, uint64_t idx)
+uint64_t qchk_refs_big(const struct qchk_refs *r, uint64_t idx)
 {
-	uint64_t v;
+	uint64_t v = NIB_BIG;
 
-	if (idx >= r->n)
-		return 0;
-	v = (r->nib[idx >> 1] >> ((idx & 1) * 4)) & 0xf;
-	if (v == NIB_BIG)
-		map_get(&r->big, idx, &v);
+	map_get(&r->big, idx, &v);
 	return v;
 }
 
@@ -290,8 +286,17 @@ int qchk_ref(struct qchk *q, uint64_t off, uint64_t len,
 	if (last >= r->n && qchk_refs_grow(r, last + 1) < 0)
 		return -ENOMEM;
 	for (uint64_t k = first; k <= last; k++) {
-		uint64_t count = qchk_refs_get(r, k);
+		uint8_t *p = &r->nib[k >> 1];
+		unsigned shift = (k & 1) * 4, v = (*p >> shift) & 0xf;
+		uint64_t count;
 		bool meta = bit_get(r->meta, k);
+
+		/* The common case: data, a small count, nothing to note. */
+		if (role == ROLE_DATA && !meta && v + 1 < NIB_BIG && v < r->max) {
+			*p = (uint8_t)(*p + (1U << shift));
+			continue;
+		}
+		count = qchk_refs_get(r, k);
 
 		if (count >= r->max) {
 			struct check_args a = { .n = { k << q->cluster_bits } };

@@ -226,6 +226,8 @@ static int l2_entries(struct qchk *q, struct l2walk *w)
 			break;
 		case T_ZERO_ALLOC:
 		case T_NORMAL:
+			if (w->active && q->early)
+				qchk_early_l2(q, e);
 			ret = l2_standard(q, w, i, e, bm);
 			break;
 		case T_ZERO_PLAIN:
@@ -285,6 +287,8 @@ static int l1_entry(struct qchk *q, uint64_t l1_off, uint64_t idx,
 		}
 	}
 	l2_off = e & QCOW2_L1E_OFFSET_MASK;
+	if (active && q->early)
+		qchk_early_l1(q, (uint32_t)idx, e);
 	ret = qchk_ref(q, l2_off, q->cs, ROLE_L2, nofix);
 	if (ret < 0)
 		return ret;
