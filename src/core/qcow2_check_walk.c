@@ -226,7 +226,7 @@ static int l2_entries(struct qchk *q, struct l2walk *w)
 			break;
 		case T_ZERO_ALLOC:
 		case T_NORMAL:
-			if (w->active && q->early)
+			if (w->active && q->early && w->off)
 				qchk_early_l2(q, e);
 			ret = l2_standard(q, w, i, e, bm);
 			break;
@@ -276,7 +276,8 @@ static int l1_entry(struct qchk *q, uint64_t l1_off, uint64_t idx,
 	uint64_t l2_off;
 	int ret;
 
-	/* qemu skips only an all-zero entry: 0x1 walks an L2 table at 0. */
+	/* qemu skips only an all-zero entry: 0x1 walks an L2 table at 0
+	 * (its COPIED pass does skip that one: see w->off). */
 	if (!e)
 		return 0;
 	if (e & QCHK_L1E_RESERVED) {
