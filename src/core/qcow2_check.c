@@ -391,8 +391,10 @@ int qcow2_check(struct img *img, const struct check_opts *o,
 	    (q.st->meta.h.autoclear_features & ~QCOW2_AUTOCLEAR_KNOWN))
 		ret = qchk_set_autoclear(&q, q.st->meta.h.autoclear_features &
 						     QCOW2_AUTOCLEAR_KNOWN);
+	c.mode = o->fix;
 	if (ret == 0)
 		ret = qchk_snapshots_read(&q);
+	c.mode = 0;
 	if (ret == 0)
 		ret = refcounts(&q, o->fix);
 	if (ret == 0 && (o->fix & CHECK_FIX_ERRORS))

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/qcow2_check.h"
+#include "core/qcow2_engine.h"
 
 #define SNAP_HDR 40
 #define SNAP_MAX_EXTRA 1024
@@ -248,8 +249,121 @@ int qchk_bitmaps(struct qchk *q)
 	return ret;
 }
 
+/*
+ * The table with every incomplete entry given the 24 bytes of extra data
+ * qemu writes (VM state size, disk size, icount unknown), the others as
+ * they are.  *len is its length.
+ */
+static int snap_table_build(struct qchk *q, uint8_t **out, uint64_t *len)
+{
+	const struct qcow2_header *h = &q->st->meta.h;
+	uint64_t size = q->snaps_size + (uint64_t)q->nb_snaps * 24, pos = 0;
+	uint8_t *t = calloc(1, size), *old = malloc(q->snaps_size ? q->snaps_size : 1);
+	int ret = 0;
+
+	if (!t || !old) {
+		free(t);
+		free(old);
+		return -ENOMEM;
+	}
+	ret = qfile_pread_zero(q->file, old, q->snaps_size, h->snapshots_offset,
+			       &q->c->r->err);
+	for (uint32_t i = 0; i < q->nb_snaps && ret == 0; i++) {
+		const struct qchk_snap *sn = &q->snaps[i];
+		const uint8_t *e = old + (sn->entry_offset - h->snapshots_offset);
+		uint32_t extra = sn->extra_size, id = be16_get(e + 12),
+			 name = be16_get(e + 14);
+
+		memcpy(t + pos, e, SNAP_HDR);
+		if (sn->incomplete) {
+			memcpy(t + pos + SNAP_HDR, e + SNAP_HDR, extra);
+			if (extra < 8)
+				be64_put(t + pos + SNAP_HDR, be32_get(e + 32));
+			if (extra < 16)
+				be64_put(t + pos + SNAP_HDR + 8, h->size);
+			be64_put(t + pos + SNAP_HDR + 16, UINT64_MAX);
+			be32_put(t + pos + 36, 24);
+			memcpy(t + pos + SNAP_HDR + 24, e + SNAP_HDR + extra,
+			       (size_t)id + name);
+			pos += SNAP_HDR + 24 + (uint64_t)id + name;
+		} else {
+			uint64_t n = SNAP_HDR + (uint64_t)extra + id + name;
+
+			memcpy(t + pos, e, n);
+			pos += n;
+		}
+		pos = (pos + 7) & ~7ULL;
+	}
+	free(old);
+	if (ret < 0) {
+		free(t);
+		return ret;
+	}
+	*out = t;
+	*len = pos;
+	return 0;
+}
+
+/*
+ * Write the repaired table to new clusters (the engine allocates them and
+ * raises their refcounts, synced), switch the header to it, then free the
+ * old table: a crash leaves either table whole and at most a leak.
+ */
+static int snap_table_rewrite(struct qchk *q)
+{
+	struct qcow2_header *h = &q->st->meta.h;
+	struct qcow2_engine *eng;
+	uint64_t len, off, old_off = h->snapshots_offset, old_len = q->snaps_size;
+	uint8_t *t = NULL, hdr[12];
+	int ret;
+
+	ret = snap_table_build(q, &t, &len);
+	if (ret == 0)
+		ret = qcow2_engine_get(q->img, &eng);
+	if (ret == 0)
+		ret = qcow2_alloc_clusters(eng, (len + q->cs - 1) >> q->cluster_bits,
+					   &off);
+	if (ret == 0)
+		ret = qcow2_pwrite(eng, q->file, t, len, off);
+	if (ret == 0)
+		ret = qcow2_engine_flush(eng);
+	be32_put(hdr, q->nb_snaps);
+	be64_put(hdr + 4, off);
+	if (ret == 0)
+		ret = qchk_write(q, hdr, sizeof(hdr), 60);
+	if (ret == 0)
+		ret = qchk_sync(q);
+	if (ret == 0) {
+		h->snapshots_offset = off;
+		ret = qcow2_refcount_update(eng, old_off, old_len, -1);
+	}
+	if (ret == 0)
+		ret = qcow2_engine_flush(eng);
+	free(t);
+	if (q->st->engine)
+		qcow2_engine_close(q->img);
+	return ret;
+}
+
 int qchk_snapshots_fix(struct qchk *q)
 {
-	(void)q;
+	struct check_result *r = q->c->r;
+	uint64_t n = 0;
+	int ret;
+
+	for (uint32_t i = 0; i < q->nb_snaps; i++)
+		n += q->snaps[i].incomplete;
+	/* Allocating needs refcounts that can be trusted. */
+	if (!n || r->corruptions > n || r->check_errors)
+		return 0;
+	ret = snap_table_rewrite(q);
+	if (ret < 0) {
+		struct check_args a = { .s = { "failed to update snapshot table" } };
+
+		check_problem(q->c, CHK_REPAIR_FAILED, &a, 0);
+		return ret;
+	}
+	while (n--)
+		check_repaired(q->c, CHK_SNAP_INCOMPLETE);
 	return 0;
 }
