@@ -173,6 +173,7 @@ const struct img_driver qcow2_driver = {
 	.create = qcow2_create,
 	.open = qcow2_open,
 	.close = qcow2_close,
+	.info = qcow2_info,
 	.read = qcow2_read,
 	.write = qcow2_write,
 	.write_zeroes = qcow2_write_zeroes,
@@ -180,6 +181,5 @@ const struct img_driver qcow2_driver = {
 	.block_status = qcow2_block_status,
 	.flush = qcow2_flush,
 	.truncate = qcow2_truncate,
-	.info = qcow2_info,
 	.check = qcow2_check,
 };
