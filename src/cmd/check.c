@@ -26,9 +26,10 @@
 #include "cmd/cmd.h"
 #include "core/check.h"
 #include "core/img.h"
+#include "core/secret.h"
+#include "util/imgopts.h"
 #include "util/json.h"
 #include "util/msg.h"
-#include "util/opts.h"
 
 static const char check_usage[] =
 	"usage: qimg check [--object objectdef] [--image-opts] [-q] [-f fmt] "
@@ -182,35 +183,37 @@ static int run_checks(const struct check_args_cli *a, struct img *img,
 static int open_image(const struct check_args_cli *a, struct img **img)
 {
 	const char *path = a->filename, *fmt = a->fmt;
-	struct optlist l = { 0 };
+	struct image_opts io = { 0 };
 	struct qerr e = { 0 };
 	int ret = -1;
 
 	if (a->image_opts) {
-		if (optlist_parse(&l, a->filename, &e) < 0) {
-			cmd_report(a->filename, &e);
-			return -1;
-		}
-		path = optlist_get(&l, "file.filename");
-		fmt = optlist_get(&l, "driver");
-		if (!path) {
-			msg_file_error(a->filename, "A block device must be "
-				       "specified for \"file\"");
+		if (image_opts_parse(a->filename, &io, &e) < 0) {
+			msg_error("Could not open '%s': %s", a->filename,
+				  qerr_msg(&e));
 			goto out;
 		}
+		path = io.filename;
+		fmt = io.driver;
 	}
 	if ((a->flags & IMG_FORCE_SHARE) && (a->flags & IMG_RDWR)) {
-		msg_file_error(a->filename, "force-share=on can only be used "
-			       "with read-only images");
+		msg_error("Could not open '%s': force-share=on can only be used "
+			  "with read-only images", a->filename);
 		goto out;
 	}
 	if (img_open(img, path, fmt, a->flags, &e) < 0) {
 		cmd_report(a->filename, &e);
 		goto out;
 	}
+	if (a->image_opts && image_opts_check(&io, (*img)->drv->name, &e) < 0) {
+		msg_error("Could not open '%s': %s", a->filename, qerr_msg(&e));
+		img_close(*img);
+		*img = NULL;
+		goto out;
+	}
 	ret = 0;
 out:
-	optlist_free(&l);
+	image_opts_free(&io);
 	return ret;
 }
 
@@ -279,7 +282,8 @@ int cmd_check(int argc, char **argv)
 	};
 	struct check_args_cli a = { .output = OUTPUT_HUMAN };
 	const char *output = NULL;
-	int c;
+	struct qerr e = { 0 };
+	int c, ret;
 
 	while ((c = cmd_getopt(argc, argv, ":hf:r:T:qU", longopts)) != -1) {
 		switch (c) {
@@ -315,7 +319,17 @@ int cmd_check(int argc, char **argv)
 			output = optarg;
 			break;
 		case CMD_OPT_OBJECT:
-			break;	/* secrets are not needed to check metadata */
+			/* Taken as qemu-img takes it; checking needs no key. */
+			ret = secret_object_add(optarg, &e);
+			if (ret > 0) {
+				fputs(secret_object_help(ret), stdout);
+				return 0;
+			}
+			if (ret < 0) {
+				msg_error("%s", qerr_msg(&e));
+				return 1;
+			}
+			break;
 		case CMD_OPT_IMAGE_OPTS:
 			a.image_opts = true;
 			break;
