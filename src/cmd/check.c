@@ -54,10 +54,9 @@ struct check_args_cli {
 
 static void report_line(void *opaque, const struct check_problem *p)
 {
-	(void)opaque;
 	fflush(stdout);
 	if (p->tool)
-		msg_error("%s", p->text);
+		msg_file_error(opaque, "%s", p->text);
 	else
 		fprintf(stderr, "%s\n", p->text);
 }
@@ -157,7 +156,8 @@ static int run_checks(const struct check_args_cli *a, struct img *img,
 		      struct check_result *r)
 {
 	struct check_opts o = { .fix = a->fix, .data = a->data,
-				.report = report_line };
+				.report = report_line,
+				.opaque = (void *)a->filename };
 	uint64_t lf, cf;
 	int ret;
 
@@ -280,7 +280,8 @@ int cmd_check(int argc, char **argv)
 		{ "data", no_argument, NULL, CHECK_OPT_DATA },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct check_args_cli a = { .output = OUTPUT_HUMAN };
+	struct check_args_cli a = { .output = OUTPUT_HUMAN,
+				    .flags = IMG_CHECK };
 	const char *output = NULL;
 	struct qerr e = { 0 };
 	int c, ret;

@@ -37,6 +37,8 @@ enum img_open_flags {
 	IMG_FORCE_SHARE = 1 << 2, /* -U: read-only shared open */
 	IMG_NO_IO = 1 << 3,	  /* metadata only (info): no guest I/O, so
 				     no data file and no secrets needed */
+	IMG_CHECK = 1 << 4,	  /* for check: tables past the end of the
+				     file are the check's to report */
 };
 
 struct img;

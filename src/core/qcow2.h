@@ -175,6 +175,13 @@ int qcow2_meta_parse(const uint8_t *buf, size_t len, uint64_t file_size,
  * Read cluster 0 of f and parse it (qcow2_meta_parse).
  */
 int qcow2_meta_read(struct qfile *f, struct qcow2_meta *m, struct qerr *e);
+/*
+ * The same for check (IMG_CHECK): the refcount, snapshot and L1 tables may
+ * lie past the end of the file, as qemu opens such images; the check then
+ * reports them (their bytes read as zeros).
+ */
+int qcow2_meta_read_check(struct qfile *f, struct qcow2_meta *m,
+			  struct qerr *e);
 
 /*
  * Serialize m into buf (cap bytes, normally one cluster, zero-filled by

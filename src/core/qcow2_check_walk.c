@@ -293,17 +293,16 @@ static int l1_entry(struct qchk *q, uint64_t l1_off, uint64_t idx,
 	ret = qchk_ref(q, l2_off, q->cs, ROLE_L2, nofix);
 	if (ret < 0)
 		return ret;
-	if (ret > 0) {
-		/* All past the end: reads as zeros, nothing to count. */
-		if (ret == 2 && qchk_write_be64(q, l1_off + idx * 8, 0) == 0)
-			check_repaired(q->c, CHK_PAST_EOF);
-		return 0;
+	if (ret == 2 && qchk_write_be64(q, l1_off + idx * 8, 0) == 0) {
+		check_repaired(q->c, CHK_PAST_EOF);
+		return 0;	/* the entry is gone, and read as zeros */
 	}
 	if (l2_off & (q->cs - 1)) {
 		a.n[0] = l2_off;
 		check_problem(q->c, CHK_L2_UNALIGNED, &a, 0);
 	}
-	return walk_l2(q, l2_off, active, stats);
+	/* Past the end the table reads as zeros: nothing to count. */
+	return ret ? 0 : walk_l2(q, l2_off, active, stats);
 }
 
 static int walk_l1(struct qchk *q, uint64_t l1_off, uint32_t l1_size,
