@@ -122,6 +122,8 @@ static void mismatch(struct qchk *q, uint64_t i, uint64_t stored,
 	struct check_args a = { .n = { i, stored, counted } };
 	enum check_code code;
 
+	if (stored < counted)
+		q->raises = true;
 	if (stored == 0) {
 		code = CHK_REF_ZERO;
 		q->rebuild = true;
@@ -278,6 +280,14 @@ static int refcounts(struct qchk *q, unsigned fix)
 	ret = compare(q, 0, &highest);
 	if (ret < 0)
 		return ret;
+	/* Make COPIED safe before any refcount goes up (see the pre-pass). */
+	if ((fix & CHECK_FIX_ERRORS) && (q->rebuild || q->raises)) {
+		q->c->mode = fix;
+		ret = qchk_copied_preclear(q);
+		q->c->mode = 0;
+		if (ret < 0)
+			return ret;
+	}
 	if (q->rebuild && (fix & CHECK_FIX_ERRORS)) {
 		old = counts_get(r);
 		check_problem(q->c, CHK_REBUILDING, NULL, 0);
@@ -362,6 +372,7 @@ static void teardown(struct qchk *q)
 	free(q->unsure);
 	free(q->protect);
 	free(q->early_v);
+	qchk_map_free(&q->precleared);
 	for (int i = 0; i < QCHK_WRB; i++)
 		free(q->wrb[i]);
 }

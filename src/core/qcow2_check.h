@@ -155,9 +155,17 @@ struct qchk {
 	bool early_overflow;
 	uint8_t *wrb[QCHK_WRB];
 	uint64_t wrb_off[QCHK_WRB];
+
+	/* entries whose COPIED bit was cleared before refcounts were raised:
+	   file position -> the entry as it was */
+	struct qchk_map precleared;
+	bool raises;		/* a refcount below its references */
 };
 
 /* qcow2_check_refs.c: the in-memory references */
+bool qchk_map_get(const struct qchk_map *m, uint64_t key, uint64_t *val);
+int qchk_map_put(struct qchk_map *m, uint64_t key, uint64_t val);
+void qchk_map_free(struct qchk_map *m);
 int qchk_refs_init(struct qchk_refs *r, uint64_t n, uint64_t max);
 void qchk_refs_free(struct qchk_refs *r);
 int qchk_refs_grow(struct qchk_refs *r, uint64_t n);
@@ -209,9 +217,17 @@ int qchk_stored(struct qchk *q, uint64_t idx, uint64_t *rc);
 int qchk_reftable_load(struct qchk *q);
 
 /* qcow2_check_copied.c */
-void qchk_early_l1(struct qchk *q, uint32_t i, uint64_t e);
+/* False: the L2 table's entries are not for the COPIED pass. */
+bool qchk_early_l1(struct qchk *q, uint32_t i, uint64_t e);
 void qchk_early_l2(struct qchk *q, uint64_t e);
 int qchk_copied(struct qchk *q, unsigned fix);
+/*
+ * -r all, before any refcount is raised or the structure rebuilt: clear
+ * COPIED where the counted refcount is not 1, so no moment of the repair
+ * has COPIED set on a cluster whose stored refcount says it is shared.
+ * The COPIED pass reports these entries as it would have.
+ */
+int qchk_copied_preclear(struct qchk *q);
 
 /* qcow2_check_repair.c */
 int qchk_write(struct qchk *q, const void *buf, size_t len, uint64_t off);

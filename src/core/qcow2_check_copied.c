@@ -38,89 +38,123 @@ static uint64_t copied_fixed(uint64_t e, uint64_t rc)
 	return rc == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED;
 }
 
-/* The data clusters of the active L2 table at l2_off. */
-static int copied_l2(struct qchk *q, uint64_t l2_off, bool repair)
+/* The entry at file position pos as it was before the pre-pass. */
+static uint64_t original(const struct qchk *q, uint64_t pos, uint64_t e)
 {
-	uint64_t n = 1ULL << q->l2_bits, dirty = 0;
-	unsigned flags = repair && qchk_safe_to_write(q, l2_off, ROLE_L2)
-				 ? CHECK_FORCE_FIX : CHECK_NOFIX;
-	int ret;
+	uint64_t v;
 
-	ret = qfile_pread_zero(q->file, q->l2buf, q->cs, l2_off,
-			       &q->c->r->err);
+	return qchk_map_get(&q->precleared, pos, &v) ? v : e;
+}
+
+static bool has_host_cluster(const struct qchk *q, uint64_t e)
+{
+	enum qchk_ctype t = qchk_ctype(q, e);
+
+	return t == T_NORMAL || t == T_ZERO_ALLOC;
+}
+
+static int l2_read(struct qchk *q, uint64_t l2_off)
+{
+	int ret = qfile_pread_zero(q->file, q->l2buf, q->cs, l2_off,
+				   &q->c->r->err);
+
 	if (ret < 0) {
 		struct check_args a = { .s = { "Could not read L2 table" } };
 
 		check_problem(q->c, CHK_REPAIR_FAILED, &a, 0);
-		return ret;
 	}
-	for (uint64_t i = 0; i < n; i++) {
-		uint8_t *p = q->l2buf + i * q->l2e_bytes;
-		uint64_t e = be64_get(p), off = e & QCOW2_L2E_OFFSET_MASK, rc = 1;
-		struct check_args a = { .n = { e } };
+	return ret;
+}
 
-		enum qchk_ctype t = qchk_ctype(q, e);
+static int l2_write(struct qchk *q, uint64_t l2_off)
+{
+	int ret = qchk_write(q, q->l2buf, q->cs, l2_off);
 
-		if (t != T_NORMAL && t != T_ZERO_ALLOC)
-			continue;
-		if (!q->data_file && qchk_stored(q, off >> q->cluster_bits, &rc) < 0)
-			continue;
-		if (copied_ok(e, rc))
-			continue;
-		a.n[1] = rc;
-		if (check_problem(q->c, CHK_COPIED_L2, &a, flags)) {
-			be64_put(p, copied_fixed(e, rc));
-			dirty++;
-		}
-	}
-	if (!dirty)
-		return 0;
-	ret = qchk_write(q, q->l2buf, q->cs, l2_off);
 	if (ret < 0) {
 		struct check_args a = { .s = { "Could not write L2 table" } };
 
 		check_problem(q->c, CHK_REPAIR_FAILED, &a, 0);
-		return ret;
 	}
-	while (dirty--)
+	return ret;
+}
+
+/* The data clusters of the active L2 table at l2_off. */
+static int copied_l2(struct qchk *q, uint64_t l2_off, bool repair)
+{
+	uint64_t n = 1ULL << q->l2_bits, fixed = 0;
+	unsigned flags = repair && qchk_safe_to_write(q, l2_off, ROLE_L2)
+				 ? CHECK_FORCE_FIX : CHECK_NOFIX;
+	bool dirty = false;
+	int ret = l2_read(q, l2_off);
+
+	for (uint64_t i = 0; i < n && ret == 0; i++) {
+		uint8_t *p = q->l2buf + i * q->l2e_bytes;
+		uint64_t cur = be64_get(p), rc = 1;
+		uint64_t e = original(q, l2_off + i * q->l2e_bytes, cur), want = e;
+		struct check_args a = { .n = { e } };
+
+		if (!has_host_cluster(q, e))
+			continue;
+		if (!q->data_file &&
+		    qchk_stored(q, (e & QCOW2_L2E_OFFSET_MASK) >> q->cluster_bits,
+				&rc) < 0)
+			continue;
+		a.n[1] = rc;
+		if (!copied_ok(e, rc) &&
+		    check_problem(q->c, CHK_COPIED_L2, &a, flags)) {
+			want = copied_fixed(e, rc);
+			fixed++;
+		}
+		if (want != cur) {
+			be64_put(p, want);
+			dirty = true;
+		}
+	}
+	if (ret == 0 && dirty)
+		ret = l2_write(q, l2_off);
+	while (ret == 0 && fixed--)
 		check_repaired(q->c, CHK_COPIED_L2);
-	return 0;
+	return ret;
 }
 
 /* One active L1 entry (at byte offset at): its COPIED flag and L2 table. */
-static int copied_l1e(struct qchk *q, uint32_t i, uint64_t at, uint64_t e,
+static int copied_l1e(struct qchk *q, uint32_t i, uint64_t at, uint64_t cur,
 		      bool repair)
 {
-	uint64_t l2_off = e & QCOW2_L1E_OFFSET_MASK, rc;
+	uint64_t e = original(q, at, cur), want = e, rc;
+	uint64_t l2_off = e & QCOW2_L1E_OFFSET_MASK;
 	struct check_args a = { .n = { i, e } };
 	unsigned flags;
 	int ret;
 
 	if (!l2_off)
 		return 0;
-	if (qchk_stored(q, l2_off >> q->cluster_bits, &rc) == 0 &&
-	    !copied_ok(e, rc)) {
+	/* qemu skips the whole table when its refcount cannot be read. */
+	if (qchk_stored(q, l2_off >> q->cluster_bits, &rc) < 0)
+		return 0;
+	if (!copied_ok(e, rc)) {
 		a.n[2] = rc;
 		flags = repair && qchk_safe_to_write(q, at, ROLE_L1)
 				? CHECK_FORCE_FIX : CHECK_NOFIX;
-		if (check_problem(q->c, CHK_COPIED_L1, &a, flags)) {
-			ret = qchk_write_be64(q, at, copied_fixed(e, rc));
-			if (ret < 0)
-				return ret;
-			check_repaired(q->c, CHK_COPIED_L1);
-		}
+		if (check_problem(q->c, CHK_COPIED_L1, &a, flags))
+			want = copied_fixed(e, rc);
 	}
+	if (want != cur) {
+		ret = qchk_write_be64(q, at, want);
+		if (ret < 0)
+			return ret;
+	}
+	if (want != e)
+		check_repaired(q->c, CHK_COPIED_L1);
 	return copied_l2(q, l2_off, repair);
 }
 
-/* qemu's check_oflag_copied over the active L1 table and its tree. */
-static int copied(struct qchk *q, unsigned fix)
+/* Call fn on every entry of the active L1 table, in order. */
+static int each_l1e(struct qchk *q, bool repair,
+		    int (*fn)(struct qchk *, uint32_t, uint64_t, uint64_t,
+			      bool))
 {
 	const struct qcow2_header *h = &q->st->meta.h;
-	const struct check_result *r = q->c->r;
-	bool repair = (fix & CHECK_FIX_ERRORS) ||
-		      ((fix & CHECK_FIX_LEAKS) && !r->check_errors &&
-		       !r->corruptions && !r->leaks);
 	uint64_t chunk = 4096, *buf = malloc(chunk * 8);
 	int ret = 0;
 
@@ -132,11 +166,72 @@ static int copied(struct qchk *q, unsigned fix)
 
 		ret = qfile_pread_zero(q->file, buf, n * 8, at, &q->c->r->err);
 		for (uint64_t i = 0; i < n && ret == 0; i++)
-			ret = copied_l1e(q, (uint32_t)(base + i), at + i * 8,
-					 be64_get((uint8_t *)&buf[i]), repair);
+			ret = fn(q, (uint32_t)(base + i), at + i * 8,
+				 be64_get((uint8_t *)&buf[i]), repair);
 	}
 	free(buf);
 	return ret;
+}
+
+/* qemu's check_oflag_copied over the active L1 table and its tree. */
+static int copied(struct qchk *q, unsigned fix)
+{
+	const struct check_result *r = q->c->r;
+	bool repair = (fix & CHECK_FIX_ERRORS) ||
+		      ((fix & CHECK_FIX_LEAKS) && !r->check_errors &&
+		       !r->corruptions && !r->leaks);
+
+	return each_l1e(q, repair, copied_l1e);
+}
+
+/* Counted refcount of the cluster at off (1 for a data file's). */
+static bool counted_one(const struct qchk *q, uint64_t off)
+{
+	return q->data_file || qchk_refs_get(&q->refs, off >> q->cluster_bits) == 1;
+}
+
+static int preclear_l1e(struct qchk *q, uint32_t i, uint64_t at, uint64_t e,
+			bool unused)
+{
+	uint64_t l2_off = e & QCOW2_L1E_OFFSET_MASK, n = 1ULL << q->l2_bits;
+	bool dirty = false;
+	int ret = 0;
+
+	(void)i;
+	(void)unused;
+	if (!l2_off)
+		return 0;
+	if ((e & QCOW2_OFLAG_COPIED) &&
+	    qchk_refs_get(&q->refs, l2_off >> q->cluster_bits) != 1 &&
+	    qchk_safe_to_write(q, at, ROLE_L1)) {
+		ret = qchk_map_put(&q->precleared, at, e);
+		if (ret == 0)
+			ret = qchk_write_be64(q, at, e & ~QCOW2_OFLAG_COPIED);
+	}
+	if (ret < 0 || !qchk_safe_to_write(q, l2_off, ROLE_L2))
+		return ret;
+	ret = l2_read(q, l2_off);
+	for (uint64_t k = 0; k < n && ret == 0; k++) {
+		uint8_t *p = q->l2buf + k * q->l2e_bytes;
+		uint64_t v = be64_get(p);
+
+		if (!has_host_cluster(q, v) || !(v & QCOW2_OFLAG_COPIED) ||
+		    counted_one(q, v & QCOW2_L2E_OFFSET_MASK))
+			continue;
+		ret = qchk_map_put(&q->precleared, l2_off + k * q->l2e_bytes, v);
+		be64_put(p, v & ~QCOW2_OFLAG_COPIED);
+		dirty = true;
+	}
+	if (ret == 0 && dirty)
+		ret = l2_write(q, l2_off);
+	return ret;
+}
+
+int qchk_copied_preclear(struct qchk *q)
+{
+	int ret = each_l1e(q, true, preclear_l1e);
+
+	return ret ? ret : qchk_sync(q);
 }
 
 /* Stored refcount of cluster idx for the first walk: no messages. */
@@ -191,13 +286,15 @@ static void early_add(struct qchk *q, bool l1, uint64_t i, uint64_t e,
 	q->early_v[q->early_n++] = (struct qchk_copied){ l1, i, e, rc };
 }
 
-void qchk_early_l1(struct qchk *q, uint32_t i, uint64_t e)
+bool qchk_early_l1(struct qchk *q, uint32_t i, uint64_t e)
 {
 	uint64_t l2_off = e & QCOW2_L1E_OFFSET_MASK, rc;
 
-	if (l2_off && walk_stored(q, l2_off >> q->cluster_bits, &rc) == 0 &&
-	    !copied_ok(e, rc))
+	if (!l2_off || walk_stored(q, l2_off >> q->cluster_bits, &rc) < 0)
+		return false;
+	if (!copied_ok(e, rc))
 		early_add(q, true, i, e, rc);
+	return true;
 }
 
 void qchk_early_l2(struct qchk *q, uint64_t e)

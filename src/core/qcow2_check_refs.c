@@ -36,7 +36,7 @@ static uint64_t hash(uint64_t k)
 	return k;
 }
 
-static bool map_get(const struct qchk_map *m, uint64_t key, uint64_t *val)
+bool qchk_map_get(const struct qchk_map *m, uint64_t key, uint64_t *val)
 {
 	if (!m->cap)
 		return false;
@@ -50,7 +50,6 @@ static bool map_get(const struct qchk_map *m, uint64_t key, uint64_t *val)
 	}
 }
 
-static int map_put(struct qchk_map *m, uint64_t key, uint64_t val);
 
 static int map_grow(struct qchk_map *m)
 {
@@ -69,13 +68,13 @@ static int map_grow(struct qchk_map *m)
 	m->n = 0;
 	for (uint64_t i = 0; i < old.cap; i++)
 		if (old.keys[i])
-			map_put(m, old.keys[i] - 1, old.vals[i]);
+			qchk_map_put(m, old.keys[i] - 1, old.vals[i]);
 	free(old.keys);
 	free(old.vals);
 	return 0;
 }
 
-static int map_put(struct qchk_map *m, uint64_t key, uint64_t val)
+int qchk_map_put(struct qchk_map *m, uint64_t key, uint64_t val)
 {
 	uint64_t i;
 
@@ -91,7 +90,7 @@ static int map_put(struct qchk_map *m, uint64_t key, uint64_t val)
 	return 0;
 }
 
-static void map_free(struct qchk_map *m)
+void qchk_map_free(struct qchk_map *m)
 {
 	free(m->keys);
 	free(m->vals);
@@ -156,8 +155,8 @@ void qchk_refs_free(struct qchk_refs *r)
 	free(r->nib);
 	free(r->meta);
 	free(r->avoid);
-	map_free(&r->big);
-	map_free(&r->roles);
+	qchk_map_free(&r->big);
+	qchk_map_free(&r->roles);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -165,15 +164,15 @@ void qchk_refs_clear(struct qchk_refs *r)
 {
 	memset(r->nib, 0, r->cap / 2);
 	memset(r->meta, 0, r->cap / 8);
-	map_free(&r->big);
-	map_free(&r->roles);
+	qchk_map_free(&r->big);
+	qchk_map_free(&r->roles);
 }
 
 uint64_t qchk_refs_big(const struct qchk_refs *r, uint64_t idx)
 {
 	uint64_t v = NIB_BIG;
 
-	map_get(&r->big, idx, &v);
+	qchk_map_get(&r->big, idx, &v);
 	return v;
 }
 
@@ -184,7 +183,7 @@ int qchk_refs_set(struct qchk_refs *r, uint64_t idx, uint64_t v)
 
 	if (idx >= r->n && qchk_refs_grow(r, idx + 1) < 0)
 		return -ENOMEM;
-	if (nib == NIB_BIG && map_put(&r->big, idx, v) < 0)
+	if (nib == NIB_BIG && qchk_map_put(&r->big, idx, v) < 0)
 		return -ENOMEM;
 	r->nib[idx >> 1] = (uint8_t)((r->nib[idx >> 1] & ~(0xf << shift)) |
 				     (nib << shift));
@@ -196,7 +195,7 @@ uint64_t qchk_refs_role(const struct qchk_refs *r, uint64_t idx)
 	uint64_t v = ROLE_DATA;
 
 	if (idx < r->n && bit_get(r->meta, idx))
-		map_get(&r->roles, idx, &v);
+		qchk_map_get(&r->roles, idx, &v);
 	return v;
 }
 
@@ -250,7 +249,7 @@ static int overlap(struct qchk *q, uint64_t k, uint64_t count,
 	struct check_args a = { .n = { k } };
 
 	if (meta)
-		map_get(&r->roles, k, &old);
+		qchk_map_get(&r->roles, k, &old);
 	if (meta && (old & 0xff) == ROLE_L2 && role == ROLE_L2)
 		return 0;	/* an L2 table shared by snapshots */
 	if (meta || (role != ROLE_DATA && count > 0)) {
@@ -259,12 +258,12 @@ static int overlap(struct qchk *q, uint64_t k, uint64_t count,
 		check_problem(q->c, CHK_OVERLAP, &a, 0);
 		old |= QCHK_SHARED;
 		if (meta)
-			return map_put(&r->roles, k, old);
+			return qchk_map_put(&r->roles, k, old);
 	}
 	if (role == ROLE_DATA)
 		return 0;
 	bit_set(r->meta, k);
-	return map_put(&r->roles, k, (uint64_t)role | (old & QCHK_SHARED));
+	return qchk_map_put(&r->roles, k, (uint64_t)role | (old & QCHK_SHARED));
 }
 
 int qchk_ref(struct qchk *q, uint64_t off, uint64_t len,

@@ -61,6 +61,7 @@ struct l2walk {
 	bool active;
 	bool stats;
 	bool writable;		/* repairs may rewrite it */
+	bool copied;		/* feed its entries to the COPIED pass */
 	bool dirty;
 };
 
@@ -226,7 +227,7 @@ static int l2_entries(struct qchk *q, struct l2walk *w)
 			break;
 		case T_ZERO_ALLOC:
 		case T_NORMAL:
-			if (w->active && q->early && w->off)
+			if (w->copied)
 				qchk_early_l2(q, e);
 			ret = l2_standard(q, w, i, e, bm);
 			break;
@@ -241,9 +242,11 @@ static int l2_entries(struct qchk *q, struct l2walk *w)
 	return ret;
 }
 
-static int walk_l2(struct qchk *q, uint64_t l2_off, bool active, bool stats)
+static int walk_l2(struct qchk *q, uint64_t l2_off, bool active, bool stats,
+		   bool copied)
 {
-	struct l2walk w = { .off = l2_off, .active = active, .stats = stats };
+	struct l2walk w = { .off = l2_off, .active = active, .stats = stats,
+			    .copied = copied };
 	int ret;
 
 	ret = qfile_pread_zero(q->file, q->l2buf, q->cs, l2_off, &q->c->r->err);
@@ -273,6 +276,7 @@ static int l1_entry(struct qchk *q, uint64_t l1_off, uint64_t idx,
 					   active ? ROLE_L1 : ROLE_SNAP_L1);
 	unsigned nofix = writable ? 0 : CHECK_NOFIX;
 	struct check_args a = { .n = { e } };
+	bool copied = false;
 	uint64_t l2_off;
 	int ret;
 
@@ -289,7 +293,7 @@ static int l1_entry(struct qchk *q, uint64_t l1_off, uint64_t idx,
 	}
 	l2_off = e & QCOW2_L1E_OFFSET_MASK;
 	if (active && q->early)
-		qchk_early_l1(q, (uint32_t)idx, e);
+		copied = qchk_early_l1(q, (uint32_t)idx, e);
 	ret = qchk_ref(q, l2_off, q->cs, ROLE_L2, nofix);
 	if (ret < 0)
 		return ret;
@@ -302,7 +306,7 @@ static int l1_entry(struct qchk *q, uint64_t l1_off, uint64_t idx,
 		check_problem(q->c, CHK_L2_UNALIGNED, &a, 0);
 	}
 	/* Past the end the table reads as zeros: nothing to count. */
-	return ret ? 0 : walk_l2(q, l2_off, active, stats);
+	return ret ? 0 : walk_l2(q, l2_off, active, stats, copied);
 }
 
 static int walk_l1(struct qchk *q, uint64_t l1_off, uint32_t l1_size,

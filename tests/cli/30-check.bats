@@ -408,20 +408,29 @@ Leaked cluster 6 refcount=1 reference=0" ]
 	run -1 qimg check
 }
 
+# danger IMG: how many problems qemu-img check finds that can cost data:
+# all but leaks and a COPIED flag missing on a cluster of refcount 1 (that
+# one only costs a copy on the next write, and repairs pass through it:
+# COPIED is set only after the refcount it depends on is on the disk).
+danger() {
+	qemu-img check "$1" 2>&1 >/dev/null | grep '^ERROR' |
+		grep -Evc 'OFLAG_COPIED (data cluster: l2_entry|L2 cluster: l1_index=[0-9]+ l1_entry)=([0-9a-f]{1,15}|[0-7][0-9a-f]{15}) refcount=1$' || true
+}
+
 # crash_loop IMG MODE: interrupt `qimg check -r MODE` after every number of
 # writes until it completes; after each interruption the image must be no
-# worse than before for qemu-img (no more corruptions), still repairable,
-# and hold the data of base.qcow2 when done.
+# worse than before for qemu-img (no more problems that can cost data),
+# still repairable, and hold the data of base.qcow2 when done.
 crash_loop() {
 	local img=$1 mode=$2 before after n rc
-	before=$(qemu-img check --output=json "$img" 2>/dev/null | jq '.corruptions // 0')
+	before=$(danger "$img")
 	for n in $(seq 0 100); do
 		cp "$img" c.qcow2
 		rc=0
 		QIMG_FAULT_AFTER_WRITES=$n "$QIMG" check -r "$mode" c.qcow2 >/dev/null 2>&1 || rc=$?
-		after=$(qemu-img check --output=json c.qcow2 2>/dev/null | jq '.corruptions // 0')
+		after=$(danger c.qcow2)
 		if [ "$after" -gt "$before" ]; then
-			echo "after $n writes: $after corruptions, $before before"
+			echo "after $n writes: $after problems, $before before"
 			return 1
 		fi
 		run -0 qimg check -r all c.qcow2
@@ -445,4 +454,10 @@ crash_loop() {
 	damage r.qcow2
 	poke_be64 r.qcow2 $((0x10000)) $((0x20001))
 	crash_loop r.qcow2 all
+	# Guest clusters 2 and 3 on one cluster (same bytes, 0x01): COPIED
+	# is cleared before the refcount goes up.
+	damage s.qcow2
+	poke_be64 s.qcow2 $((0x40018)) $((0x8000000000070000))
+	poke_be16 s.qcow2 $((0x20010)) 0
+	crash_loop s.qcow2 all
 }
