@@ -102,6 +102,10 @@ static const struct check_row rows[CHK_NB_CODES] = {
 		"qcow2: Image is corrupt: Refblock offset {#x0} unaligned "
 		"(reftable index: {#x1}); further non-fatal corruption events "
 		"will be suppressed" },
+	[CHK_REFB_CORRUPT_MARK] = { CHECK_NOTE, 0, V_PLAIN,
+		"qcow2: Marking image as corrupt: Refblock offset {#x0} "
+		"unaligned (reftable index: {#x1}); further corruption events "
+		"will be suppressed" },
 	[CHK_GET_REFCOUNT] = { CHECK_ERROR, 0, V_PLAIN,
 		"Can't get refcount for cluster {d0}: {e1}" },
 	[CHK_SNAP_L1_UNALIGNED] = { CHECK_CORRUPTION, 0, V_ERROR,

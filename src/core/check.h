@@ -68,6 +68,7 @@ enum check_code {
 	CHK_REFB_RESIZE_FAIL,
 	CHK_REFB_REFCOUNT,
 	CHK_REFB_CORRUPT,	/* qemu's one-time "Image is corrupt" line */
+	CHK_REFB_CORRUPT_MARK,	/* the same, when the corrupt bit is set */
 	CHK_GET_REFCOUNT,	/* a refcount could not be read */
 	/* snapshots and bitmaps */
 	CHK_SNAP_L1_UNALIGNED,

@@ -66,15 +66,27 @@ static bool unsure_get(const struct qchk *q, uint64_t block)
 	       ((q->unsure[block >> 6] >> (block & 63)) & 1);
 }
 
-/* qemu's one-time line when a refcount block offset is unaligned. */
+/*
+ * qemu's one-time line when a refcount block offset is unaligned.  An
+ * image opened for repair is also marked corrupt, as qemu marks it, so
+ * that nothing writes it before a repair succeeds (which clears the mark).
+ */
 static void say_corrupt(struct qchk *q, uint64_t off, uint64_t ti)
 {
+	const struct qcow2_header *h = &q->st->meta.h;
 	struct check_args a = { .n = { off, ti } };
 
 	if (q->corrupt_said)
 		return;
 	q->corrupt_said = true;
-	check_problem(q->c, CHK_REFB_CORRUPT, &a, 0);
+	if (!q->o->fix || !q->v3) {
+		check_problem(q->c, CHK_REFB_CORRUPT, &a, 0);
+		return;
+	}
+	check_problem(q->c, CHK_REFB_CORRUPT_MARK, &a, 0);
+	if (!(h->incompatible_features & QCOW2_INCOMPAT_CORRUPT))
+		qchk_set_incompat(q, h->incompatible_features |
+				     QCOW2_INCOMPAT_CORRUPT);
 }
 
 /*
