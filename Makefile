@@ -51,7 +51,16 @@ CORE_OBJS = \
 	src/core/qcow2_map.o \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
-	src/core/qcow2_rebuild.o
+	src/core/qcow2_rebuild.o \
+	src/core/check.o \
+	src/core/qcow2_check.o \
+	src/core/qcow2_check_refs.o \
+	src/core/qcow2_check_walk.o \
+	src/core/qcow2_check_copied.o \
+	src/core/qcow2_check_snap.o \
+	src/core/qcow2_check_repair.o \
+	src/core/qcow2_check_rebuild.o \
+	src/core/qcow2_check_data.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -61,7 +70,8 @@ CMD_OBJS = \
 	src/cmd/io_table.o \
 	src/cmd/io_open.o \
 	src/cmd/io_rw.o \
-	src/cmd/io_misc.o
+	src/cmd/io_misc.o \
+	src/cmd/check.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)
@@ -78,7 +88,8 @@ UNIT_OBJS = \
 	tests/unit/test_luks.o \
 	tests/unit/test_secret.o \
 	tests/unit/test_refcount.o \
-	tests/unit/test_compress.o
+	tests/unit/test_compress.o \
+	tests/unit/test_check.o
 
 # The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
 FUZZ_OBJS = tests/engine/qcow2_fuzz.o tests/engine/qcow2_fuzz_tools.o

@@ -37,9 +37,13 @@ enum img_open_flags {
 	IMG_FORCE_SHARE = 1 << 2, /* -U: read-only shared open */
 	IMG_NO_IO = 1 << 3,	  /* metadata only (info): no guest I/O, so
 				     no data file and no secrets needed */
+	IMG_CHECK = 1 << 4,	  /* for check: tables past the end of the
+				     file are the check's to report */
 };
 
 struct img;
+struct check_opts;
+struct check_result;
 
 /* One internal snapshot, as info and snapshot -l show it. */
 struct img_snapshot {
@@ -135,6 +139,9 @@ struct img_driver {
 	 */
 	int (*write_compressed)(struct img *img, uint64_t off, const void *buf,
 				size_t len);
+	/* Check (and with o->fix repair) the image: see core/check.h. */
+	int (*check)(struct img *img, const struct check_opts *o,
+		     struct check_result *r);
 };
 
 struct img {
