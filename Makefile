@@ -43,7 +43,11 @@ CORE_OBJS = \
 	src/core/qcow2_map.o \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
-	src/core/qcow2_rebuild.o
+	src/core/qcow2_rebuild.o \
+	src/core/qcow2_snapshot_txn.o \
+	src/core/qcow2_snapshot_tree.o \
+	src/core/qcow2_snapshot_ops.o \
+	src/core/img_snapshot.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -53,7 +57,8 @@ CMD_OBJS = \
 	src/cmd/io_table.o \
 	src/cmd/io_open.o \
 	src/cmd/io_rw.o \
-	src/cmd/io_misc.o
+	src/cmd/io_misc.o \
+	src/cmd/snapshot.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)
