@@ -17,12 +17,15 @@
  * entry that exposes it (the L2 cache depends on a flush).
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/qcow2_engine.h"
 
 /* Largest run of clusters written with one allocation. */
 #define MAX_RUN_BYTES (32ULL << 20)
+#define MAX_RUN_CLUSTERS 512
 
 static int l1_write_entry(struct qcow2_engine *eng, uint64_t idx)
 {
@@ -113,7 +116,12 @@ int qcow2_l2_for_write(struct qcow2_engine *eng, uint64_t guest_off,
 	return qcow2_cache_get(eng->l2_cache, l2_off, (void **)table);
 }
 
-/* Host clusters the engine must never overwrite with guest data. */
+/*
+ * Host clusters the engine must never overwrite with guest data: the
+ * header, the active L1 table, the refcount table, the snapshot table
+ * (its first cluster) and any table in the caches (qemu's "cached"
+ * overlap check, roughly).
+ */
 static int check_overlap(struct qcow2_engine *eng, uint64_t host, uint64_t len)
 {
 	const struct qcow2_header *h = &eng->s->meta.h;
@@ -140,6 +148,11 @@ static int check_overlap(struct qcow2_engine *eng, uint64_t host, uint64_t len)
 					     "offset 0x%llx would overwrite %s",
 					     (unsigned long long)host,
 					     meta[i].what);
+	if (qcow2_cache_contains(eng->l2_cache, host, len) ||
+	    qcow2_cache_contains(eng->rb_cache, host, len))
+		return qcow2_corrupt(eng, "guest data write at host offset "
+				     "0x%llx would overwrite a metadata table",
+				     (unsigned long long)host);
 	return 0;
 }
 
@@ -152,6 +165,11 @@ struct wstate {
 	uint64_t p_host, p_guest;
 	const uint8_t *p_buf;
 	size_t p_len;
+	/* Entry changes of the run, applied once its data is written. */
+	size_t n;
+	struct {
+		uint64_t i, ne, nbm, old;
+	} upd[MAX_RUN_CLUSTERS];
 };
 
 static int direct_flush(struct wstate *w)
@@ -317,7 +335,8 @@ static int write_cluster(struct wstate *w, uint64_t i, uint64_t gc,
 		need = touched;
 		alloc = have | touched;
 	}
-	ret = check_overlap(eng, host, eng->cluster_size);
+	/* New clusters come from free space; ours could be mislabelled. */
+	ret = fresh ? 0 : check_overlap(eng, host, eng->cluster_size);
 	if (ret < 0)
 		return ret;
 	if (ws == 0 && we == eng->cluster_size)
@@ -330,8 +349,12 @@ static int write_cluster(struct wstate *w, uint64_t i, uint64_t gc,
 	if (eng->extl2)
 		nbm = alloc | ((bm & QCOW2_BITMAP_ZERO_MASK) & ~(alloc << 32));
 	if (ne != e || nbm != bm) {
-		qcow2_l2_set(eng, w->t, i, ne, nbm);
-		qcow2_cache_mark_dirty(eng->l2_cache, w->t);
+		w->upd[w->n].i = i;
+		w->upd[w->n].ne = ne;
+		w->upd[w->n].nbm = nbm;
+		/* A replaced cluster's references go once the entry changed. */
+		w->upd[w->n].old = fresh && (e & ~QCOW2_OFLAG_ZERO) ? e : 0;
+		w->n++;
 	}
 	return 0;
 }
@@ -348,25 +371,19 @@ static uint64_t count_kind(struct wstate *w, uint64_t i, uint64_t max,
 	return n;
 }
 
-/* Drop the references of the replaced entries old[0..n). */
-static int free_old(struct wstate *w, uint64_t *old, uint64_t *n)
-{
-	int ret = direct_flush(w);
-
-	for (uint64_t j = 0; j < *n && ret == 0; j++)
-		ret = qcow2_free_l2e(w->eng, old[j]);
-	*n = 0;
-	return ret;
-}
-
-/* Write clusters [i, i+n) of the table: new clusters when fresh. */
+/*
+ * Write clusters [i, i+n) of the table, new clusters when fresh; then
+ * switch their entries, then drop what the old entries referenced.
+ */
 static int write_run(struct wstate *w, uint64_t i, uint64_t n, bool fresh,
 		     uint64_t *pos, uint64_t end, const uint8_t **buf)
 {
 	struct qcow2_engine *eng = w->eng;
-	uint64_t cs = eng->cluster_size, host = 0, old[64], nold = 0;
+	uint64_t cs = eng->cluster_size, host = 0;
 	int ret = 0;
 
+	w->n = 0;
+	w->filled = false;
 	if (fresh && eng->has_data_file)
 		host = *pos & ~(cs - 1);
 	else if (fresh)
@@ -374,25 +391,25 @@ static int write_run(struct wstate *w, uint64_t i, uint64_t n, bool fresh,
 	for (uint64_t k = 0; k < n && ret == 0; k++) {
 		uint64_t gc = *pos & ~(cs - 1), ws = *pos - gc;
 		uint64_t we = end - gc < cs ? end - gc : cs;
-		uint64_t e = qcow2_l2_get(eng, w->t, i + k);
 
 		ret = write_cluster(w, i + k, gc, fresh, host + k * cs, ws, we,
 				    *buf);
-		if (ret == 0 && fresh && (e & ~QCOW2_OFLAG_ZERO)) {
-			if (nold == sizeof(old) / sizeof(old[0]))
-				ret = free_old(w, old, &nold);
-			old[nold++] = e;
-		}
 		*buf += we - ws;
 		*pos = gc + we;
 	}
 	if (ret == 0)
 		ret = direct_flush(w);
-	if (ret == 0 && w->filled)
+	if (ret < 0)
+		return ret;	/* new clusters leak; no entry names them */
+	if (w->filled)
 		qcow2_cache_depends_on_flush(eng->l2_cache);
-	/* The entries now point at the new clusters: drop the old ones. */
-	if (ret == 0)
-		ret = free_old(w, old, &nold);
+	for (size_t k = 0; k < w->n; k++)
+		qcow2_l2_set(eng, w->t, w->upd[k].i, w->upd[k].ne, w->upd[k].nbm);
+	if (w->n)
+		qcow2_cache_mark_dirty(eng->l2_cache, w->t);
+	for (size_t k = 0; k < w->n && ret == 0; k++)
+		if (w->upd[k].old)
+			ret = qcow2_free_l2e(eng, w->upd[k].old);
 	return ret;
 }
 
@@ -416,26 +433,36 @@ static int check_range(struct qcow2_engine *eng, const uint64_t *t,
 int qcow2_write_l2_range(struct qcow2_engine *eng, uint64_t off,
 			 const uint8_t *buf, uint64_t len)
 {
-	struct wstate w = { .eng = eng };
+	struct wstate *w = malloc(sizeof(*w));
 	uint64_t pos = off, end = off + len;
 	uint64_t max_run = MAX_RUN_BYTES >> eng->cluster_bits;
-	int ret = qcow2_l2_for_write(eng, off, &w.t);
+	int ret;
 
-	if (ret < 0)
+	if (!w)
+		return qerr_set(eng->err, -ENOMEM, "out of memory");
+	memset(w, 0, offsetof(struct wstate, upd));
+	w->eng = eng;
+	ret = qcow2_l2_for_write(eng, off, &w->t);
+	if (ret < 0) {
+		free(w);
 		return ret;
+	}
 	if (max_run == 0)
 		max_run = 1;
-	ret = check_range(eng, w.t, off, end);
+	if (max_run > MAX_RUN_CLUSTERS)
+		max_run = MAX_RUN_CLUSTERS;
+	ret = check_range(eng, w->t, off, end);
 	while (pos < end && ret == 0) {
 		uint64_t i = qcow2_l2_index(eng, pos);
 		uint64_t left = ((end - 1) >> eng->cluster_bits) -
 				(pos >> eng->cluster_bits) + 1;
-		bool inplace = in_place(eng, qcow2_l2_get(eng, w.t, i));
-		uint64_t n = count_kind(&w, i, left < max_run ? left : max_run,
+		bool inplace = in_place(eng, qcow2_l2_get(eng, w->t, i));
+		uint64_t n = count_kind(w, i, left < max_run ? left : max_run,
 					inplace);
 
-		ret = write_run(&w, i, n, !inplace, &pos, end, &buf);
+		ret = write_run(w, i, n, !inplace, &pos, end, &buf);
 	}
-	qcow2_cache_put(eng->l2_cache, (void **)&w.t);
+	qcow2_cache_put(eng->l2_cache, (void **)&w->t);
+	free(w);
 	return ret;
 }

@@ -36,8 +36,13 @@ typedef unsigned long long ull;
 
 int txn_init(struct snap_txn *t, struct qcow2_engine *eng)
 {
+	int ret;
+
 	memset(t, 0, sizeof(*t));
 	t->eng = eng;
+	ret = qcow2_reftable_load(eng);
+	if (ret < 0)
+		return ret;
 	t->nbits = eng->reftable_entries;
 	t->min_freed = UINT64_MAX;
 	t->marked = calloc((t->nbits + 7) / 8 + 1, 1);
