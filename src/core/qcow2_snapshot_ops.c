@@ -164,12 +164,38 @@ static int l1_needed(struct qcow2_engine *eng, uint64_t size, uint32_t *n)
 	return 0;
 }
 
+static int cmp_off(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The active L2 tables, sorted (tables outside may be cleaned in place). */
+static int collect_active_l2(struct snap_op *op)
+{
+	struct qcow2_engine *eng = op->eng;
+
+	op->active_l2 = malloc((eng->l1_size ? eng->l1_size : 1) * 8ULL);
+	if (!op->active_l2)
+		return qerr_set(eng->err, -ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < eng->l1_size; i++)
+		if (eng->l1[i] & QCOW2_L1E_OFFSET_MASK)
+			op->active_l2[op->nactive_l2++] =
+				eng->l1[i] & QCOW2_L1E_OFFSET_MASK;
+	qsort(op->active_l2, op->nactive_l2, 8, cmp_off);
+	return 0;
+}
+
 static int apply_run(struct snap_op *op, const struct qcow2_snap *sn,
 		     const uint64_t *sl1)
 {
 	struct qcow2_engine *eng = op->eng;
 	uint32_t n1 = 0;
 	int ret = l1_needed(eng, sn->disk_size, &n1);
+
+	if (ret == 0)
+		ret = collect_active_l2(op);
 
 	if (n1 < sn->l1_size)
 		n1 = sn->l1_size;

@@ -24,9 +24,9 @@
  *      (last, so the shadows capture every allocation);
  *   3. txn_add the changes (buffered, sorted, applied per block); txn_rc
  *      reads a refcount as it will be;
- *   4. txn_commit: shadows and the table written and synced, the header
- *      switched, the engine adopts the new refcount table, and the old
- *      blocks and table are freed (a kill here leaks them, no more);
+ *   4. txn_commit: the blocks that got copies and the old refcount table
+ *      are freed in the copies too, shadows and the new table written and
+ *      synced, the header switched, the engine adopts the new table;
  *   txn_abort instead gives back what txn_alloc took.
  */
 #ifndef QIMG_CORE_QCOW2_SNAPSHOT_PRIV_H
@@ -52,6 +52,8 @@ struct snap_txn {
 	struct qcow2_cache *cache;
 	uint64_t rt_off;	/* the new refcount table */
 	uint32_t rt_clusters;
+	uint64_t old_rt_off;	/* the table it replaces (as marked) */
+	uint64_t old_rt_bytes;
 	bool prepared;
 	bool switched;		/* the header points at the new structure */
 	/* What txn_alloc took (given back by txn_abort). */
@@ -100,8 +102,8 @@ void txn_abort(struct snap_txn *t);
 
 /* A table that needs a copy, before the copy has a cluster. */
 #define COPY_PENDING 1
-/* Clusters allocated at once for copies (smaller runs reuse holes). */
-#define COPY_ALLOC_RUN 1024
+/* A snapshot's table cleaned of COPIED in place, then shared (apply). */
+#define COPY_CLEAN 2
 
 enum pass { PASS_MARK, PASS_APPLY };
 
@@ -117,6 +119,10 @@ struct snap_op {
 	size_t n;
 	uint64_t *copy;		/* per L1 index: new cluster of the copy */
 	uint64_t ncopies;
+	/* apply: the active L2 tables, sorted; tables not among them may be
+	 * cleaned in place instead of copied */
+	uint64_t *active_l2;
+	size_t nactive_l2;
 	uint64_t *nl1;		/* the new active L1, or NULL: L1 unchanged */
 	uint32_t nl1_size;
 	uint64_t nl1_off;
@@ -149,8 +155,9 @@ int snap_drop_tree(struct snap_op *op, const uint64_t *l1, uint32_t n);
 /*
  * The tree of l1 gains a path (it is both a snapshot's and the active
  * one): L2 tables with COPIED entries get copies (op->copy, flags
- * cleared) for the active L1, the others are shared; everything they
- * reach gains a reference.
+ * cleared) for the active L1, or, when op->active_l2 is set and they are
+ * not active tables, are cleaned in place; the others are shared.
+ * Everything they reach gains a reference.
  */
 int snap_share_tree(struct snap_op *op, const uint64_t *l1, uint32_t n);
 /* The copy map (n L1 entries) and the transaction. */

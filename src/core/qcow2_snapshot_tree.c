@@ -82,6 +82,7 @@ int snap_op_end(struct snap_op *op, int ret)
 	free(op->l2);
 	free(op->l2new);
 	free(op->copy);
+	free(op->active_l2);
 	free(op->nl1);
 	qcow2_snap_free(op->tab, op->n);
 	return ret;
@@ -225,6 +226,34 @@ static int write_unshared_copy(struct snap_op *op, uint64_t off)
  * now on.  L2 tables with COPIED entries are copied (the copy, flags
  * cleared, goes to the active L1); the others are shared.
  */
+static bool in_active(const struct snap_op *op, uint64_t x)
+{
+	size_t lo = 0, hi = op->nactive_l2;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (op->active_l2[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < op->nactive_l2 && op->active_l2[lo] == x;
+}
+
+/* First pass over a table with COPIED entries: copy it, or clean it. */
+static int plan_unshared(struct snap_op *op, uint64_t i, uint64_t x)
+{
+	/* A snapshot's flags mean nothing: only the active tree is checked. */
+	if (op->active_l2 && !in_active(op, x)) {
+		op->copy[i] = COPY_CLEAN;
+		return snap_ref(op, x, op->eng->cluster_size, +1);
+	}
+	op->copy[i] = COPY_PENDING;
+	op->ncopies++;
+	return 0;
+}
+
 int snap_share_tree(struct snap_op *op, const uint64_t *l1, uint32_t n)
 {
 	struct qcow2_engine *eng = op->eng;
@@ -240,8 +269,11 @@ int snap_share_tree(struct snap_op *op, const uint64_t *l1, uint32_t n)
 		if (ret < 0)
 			break;
 		if (op->pass == PASS_MARK && has_copied(eng, op->l2)) {
-			op->copy[i] = COPY_PENDING;
-			op->ncopies++;
+			ret = plan_unshared(op, i, x);
+		} else if (op->pass == PASS_APPLY && op->copy[i] == COPY_CLEAN) {
+			ret = write_unshared_copy(op, x);
+			if (ret == 0)
+				ret = snap_ref(op, x, eng->cluster_size, +1);
 		} else if (op->pass == PASS_APPLY && op->copy[i]) {
 			ret = write_unshared_copy(op, op->copy[i]);
 		} else {
@@ -253,26 +285,17 @@ int snap_share_tree(struct snap_op *op, const uint64_t *l1, uint32_t n)
 	return ret;
 }
 
-/* Clusters for the copies the first pass asked for. */
+/*
+ * Clusters for the copies the first pass asked for, one at a time: the
+ * allocator then fills the holes earlier operations left.
+ */
 int snap_alloc_copies(struct snap_op *op, uint32_t n)
 {
-	uint64_t left = op->ncopies, off = 0, avail = 0;
 	int ret = 0;
 
-	for (uint32_t i = 0; i < n && ret == 0; i++) {
-		if (op->copy[i] != COPY_PENDING)
-			continue;
-		if (avail == 0) {
-			avail = left < COPY_ALLOC_RUN ? left : COPY_ALLOC_RUN;
-			ret = txn_alloc(&op->txn, avail, &off);
-			if (ret < 0)
-				break;
-		}
-		op->copy[i] = off;
-		off += op->eng->cluster_size;
-		avail--;
-		left--;
-	}
+	for (uint32_t i = 0; i < n && ret == 0; i++)
+		if (op->copy[i] == COPY_PENDING)
+			ret = txn_alloc(&op->txn, 1, &op->copy[i]);
 	return ret;
 }
 
@@ -297,7 +320,7 @@ int snap_build_l1_from_share(struct snap_op *op, const uint64_t *l1,
 	for (uint32_t i = 0; i < n && i < op->nl1_size && ret == 0; i++) {
 		uint64_t x = l1[i] & QCOW2_L1E_OFFSET_MASK, rc;
 
-		if (op->copy[i]) {
+		if (op->copy[i] > COPY_CLEAN) {
 			op->nl1[i] = op->copy[i] | QCOW2_OFLAG_COPIED;
 		} else if (x) {
 			ret = txn_rc(&op->txn, x >> eng->cluster_bits, &rc);

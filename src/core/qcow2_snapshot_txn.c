@@ -14,7 +14,8 @@
  *     allocation, so they count every new cluster;
  *   - the shadows and the new refcount table are written and synced
  *     before the header switch; the replaced blocks and the old table are
- *     freed after it (a kill in between leaks them);
+ *     freed in the shadows, so the switch frees them too (only a table
+ *     that grew during the allocations is freed after it);
  *   - refcount changes are applied in sorted batches, one cache lookup per
  *     run of clusters in the same block, checked for overflow and for
  *     references to clusters whose refcount is 0.
@@ -29,8 +30,6 @@
 #define TXN_BUF_ENTRIES (1U << 20)
 /* Memory for shadow blocks held at once (the rest wait in their clusters). */
 #define TXN_CACHE_BYTES (8U << 20)
-/* Largest run of clusters allocated at once (smaller runs reuse holes). */
-#define TXN_ALLOC_RUN 1024
 
 typedef unsigned long long ull;
 
@@ -173,26 +172,52 @@ static int alloc_shadows(struct snap_txn *t)
 	for (uint64_t ti = 0; ti < t->nbits; ti++)
 		if (is_marked(t, ti))
 			t->sh_ti[k++] = ti;
-	for (k = 0; k < t->nshadow;) {
-		uint64_t n = t->nshadow - k, off;
-		int ret;
+	/* One at a time: the holes earlier operations left are filled. */
+	for (k = 0; k < t->nshadow; k++) {
+		int ret = txn_alloc(t, 1, &t->sh_off[k]);
 
-		if (n > TXN_ALLOC_RUN)
-			n = TXN_ALLOC_RUN;
-		ret = txn_alloc(t, n, &off);
 		if (ret < 0)
 			return ret;
-		for (uint64_t j = 0; j < n; j++)
-			t->sh_off[k++] = off + (j << eng->cluster_bits);
 	}
 	return 0;
+}
+
+/*
+ * The blocks that get copies and the refcount table are freed in the
+ * switch too: mark where their own refcounts are, until nothing new
+ * (a block's refcount may sit in a block that only now gets a copy).
+ */
+static int mark_structure(struct snap_txn *t)
+{
+	struct qcow2_engine *eng = t->eng;
+	unsigned shift = eng->cluster_bits + eng->rb_bits;
+	bool changed = true;
+	int ret;
+
+	t->old_rt_off = eng->reftable_offset;
+	t->old_rt_bytes = (uint64_t)eng->reftable_clusters << eng->cluster_bits;
+	ret = txn_mark(t, t->old_rt_off, t->old_rt_bytes);
+	while (changed && ret == 0) {
+		changed = false;
+		for (uint64_t ti = 0; ti < t->nbits && ret == 0; ti++) {
+			if (!is_marked(t, ti) ||
+			    is_marked(t, eng->reftable[ti] >> shift))
+				continue;
+			ret = txn_mark(t, eng->reftable[ti], eng->cluster_size);
+			changed = true;
+		}
+	}
+	return ret;
 }
 
 int txn_prepare(struct snap_txn *t)
 {
 	struct qcow2_engine *eng = t->eng;
 	uint64_t slots = TXN_CACHE_BYTES / eng->cluster_size;
-	int ret = alloc_shadows(t);
+	int ret = mark_structure(t);
+
+	if (ret == 0)
+		ret = alloc_shadows(t);
 
 	if (ret == 0)
 		ret = alloc_reftable(t);
@@ -467,13 +492,28 @@ static int switch_header(struct snap_txn *t, const struct txn_header *h)
 	return 0;
 }
 
+/* The blocks replaced and the old table go with the switch. */
+static int free_structure(struct snap_txn *t)
+{
+	struct qcow2_engine *eng = t->eng;
+	int ret = 0;
+
+	for (size_t k = 0; k < t->nshadow && ret == 0; k++)
+		ret = txn_add(t, eng->reftable[t->sh_ti[k]], eng->cluster_size,
+			      -1);
+	/* A table that grew while we allocated was freed then already. */
+	if (ret == 0 && eng->reftable_offset == t->old_rt_off)
+		ret = txn_add(t, t->old_rt_off, t->old_rt_bytes, -1);
+	return ret ? ret : txn_flush(t);
+}
+
 int txn_commit(struct snap_txn *t, const struct txn_header *h)
 {
 	struct qcow2_engine *eng = t->eng;
 	uint64_t *table = NULL, *old = eng->reftable;
 	uint64_t old_off = eng->reftable_offset;
 	uint64_t old_bytes = (uint64_t)eng->reftable_clusters << eng->cluster_bits;
-	int ret = txn_flush(t);
+	int ret = free_structure(t);
 
 	if (ret == 0)
 		ret = write_structure(t, &table);
@@ -495,13 +535,10 @@ int txn_commit(struct snap_txn *t, const struct txn_header *h)
 		eng->free_hint = t->min_freed;
 	eng->comp_next = 0;
 	eng->cbuf_l2e = 0;
-	/* Unreferenced since the switch: the blocks replaced, the old table. */
-	for (size_t k = 0; k < t->nshadow && ret == 0; k++)
-		ret = qcow2_refcount_update(eng, old[t->sh_ti[k]],
-					    eng->cluster_size, -1);
-	if (ret == 0)
-		ret = qcow2_refcount_update(eng, old_off, old_bytes, -1);
 	free(old);
+	/* Only a table the allocations grew is left: unreferenced, freed. */
+	if (old_off != t->old_rt_off)
+		ret = qcow2_refcount_update(eng, old_off, old_bytes, -1);
 	return ret ? ret : qcow2_engine_flush(eng);
 }
 
