@@ -83,7 +83,8 @@ UNIT_OBJS = \
 	tests/unit/test_luks.o \
 	tests/unit/test_secret.o \
 	tests/unit/test_refcount.o \
-	tests/unit/test_compress.o
+	tests/unit/test_compress.o \
+	tests/unit/test_snapshot.o
 
 # The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
 FUZZ_OBJS = tests/engine/qcow2_fuzz.o tests/engine/qcow2_fuzz_tools.o
