@@ -73,8 +73,9 @@ static int report(const struct snap_args *a, const char *verb,
 		msg_file_error(a->filename, "Could not %s snapshot '%s': %s",
 			       verb, a->snap, e->msg);
 	else
-		msg_file_error(a->filename, "Could not %s snapshot '%s': %d (%s)",
-			       verb, a->snap, e->code, strerror(-e->code));
+		msg_file_error(a->filename,
+			       "Could not %s snapshot '%s': %d (%s)", verb,
+			       a->snap, e->code, strerror(-e->code));
 	return 1;
 }
 
@@ -121,7 +122,8 @@ static int image_opts(const char *text, struct optlist *l, const char **path,
 			*fmt = v;
 		else if (strcmp(k, "file.filename") == 0)
 			*path = v;
-		else if (strcmp(k, "file.driver") != 0 || strcmp(v, "file") != 0)
+		else if (strcmp(k, "file.driver") != 0 ||
+			 strcmp(v, "file") != 0)
 			return msg_file_error(text, "Invalid option '%s=%s'",
 					      k, v), -1;
 	}

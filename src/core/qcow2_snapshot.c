@@ -263,9 +263,10 @@ void qcow2_snap_table_write(const struct qcow2_snap *t, size_t n,
 		be32_put(p + 16, sn->date_sec);
 		be32_put(p + 20, sn->date_nsec);
 		be64_put(p + 24, sn->vm_clock_nsec);
-		/* qemu truncates the old 32-bit field; the 64-bit one is exact */
+		/* qemu cuts the old 32-bit field; the 64-bit one is exact */
 		be32_put(p + 32, (uint32_t)sn->vm_state_size);
-		be32_put(p + 36, QCOW2_SNAP_EXTRA_KNOWN + sn->extra_unknown_len);
+		be32_put(p + 36,
+			 QCOW2_SNAP_EXTRA_KNOWN + sn->extra_unknown_len);
 		p += SNAP_HEADER_LEN;
 		be64_put(p, sn->vm_state_size);
 		be64_put(p + 8, sn->disk_size);
@@ -298,7 +299,7 @@ void qcow2_snap_new_id(const struct qcow2_snap *t, size_t n, char *buf,
 {
 	unsigned long max = 0;
 
-	/* strtoul as qemu uses it: "abc" is 0, "-1" wraps, overflow saturates */
+	/* strtoul as qemu uses it: "abc" is 0, "-1" wraps, a huge one caps */
 	for (size_t i = 0; i < n; i++) {
 		unsigned long v = strtoul(t[i].id, NULL, 10);
 

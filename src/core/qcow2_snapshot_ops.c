@@ -374,7 +374,8 @@ static int delete_plan(struct snap_op *op, const struct qcow2_snap *sn,
 	/* A copy that turns out unneeded is given back in the same switch. */
 	for (uint32_t i = 0; i < eng->l1_size && ret == 0; i++)
 		if (op->copy[i])
-			ret = txn_mark(&op->txn, op->copy[i], eng->cluster_size);
+			ret = txn_mark(&op->txn, op->copy[i],
+				       eng->cluster_size);
 	if (ret == 0 && op->ncopies)
 		ret = snap_alloc_nl1(op, eng->l1_size);
 	return ret;

@@ -129,7 +129,8 @@ int snap_load_l1(struct qcow2_engine *eng, const struct qcow2_snap *sn,
 		return qerr_set(eng->err, -ENOMEM, "out of memory");
 	raw = (uint8_t *)*out;
 	if (bytes)
-		ret = qfile_pread(eng->file, raw, bytes, sn->l1_offset, eng->err);
+		ret = qfile_pread(eng->file, raw, bytes, sn->l1_offset,
+				  eng->err);
 	for (uint32_t i = 0; i < sn->l1_size && ret == 0; i++)
 		(*out)[i] = be64_get(raw + (uint64_t)i * 8);
 	return ret;
@@ -163,7 +164,8 @@ static int l2_refs(struct snap_op *op, uint64_t l1i, int delta)
 
 		if (e == 0 && bm == 0)
 			continue;
-		ret = qcow2_l2_check(eng, base + (j << eng->cluster_bits), e, bm);
+		ret = qcow2_l2_check(eng, base + (j << eng->cluster_bits), e,
+				     bm);
 		if (ret < 0)
 			break;
 		if (e & QCOW2_OFLAG_COMPRESSED) {
@@ -270,7 +272,8 @@ int snap_share_tree(struct snap_op *op, const uint64_t *l1, uint32_t n)
 			break;
 		if (op->pass == PASS_MARK && has_copied(eng, op->l2)) {
 			ret = plan_unshared(op, i, x);
-		} else if (op->pass == PASS_APPLY && op->copy[i] == COPY_CLEAN) {
+		} else if (op->pass == PASS_APPLY &&
+			   op->copy[i] == COPY_CLEAN) {
 			ret = write_unshared_copy(op, x);
 			if (ret == 0)
 				ret = snap_ref(op, x, eng->cluster_size, +1);

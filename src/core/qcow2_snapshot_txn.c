@@ -85,9 +85,10 @@ int txn_mark(struct snap_txn *t, uint64_t off, uint64_t len)
 		return 0;
 	for (uint64_t ti = off >> shift; ti <= (off + len - 1) >> shift; ti++) {
 		if (ti >= t->nbits || eng->reftable[ti] == 0)
-			return qcow2_corrupt(eng, "cluster 0x%llx is in use but "
-					     "has no refcount block",
-					     (ull)(off & ~(eng->cluster_size - 1)));
+			return qcow2_corrupt(eng, "cluster 0x%llx is in use "
+					     "but has no refcount block",
+					     (ull)(off >> eng->cluster_bits
+						   << eng->cluster_bits));
 		t->marked[ti >> 3] |= (uint8_t)(1U << (ti & 7));
 	}
 	return 0;
@@ -132,7 +133,8 @@ static int alloc_reftable(struct snap_txn *t)
 
 	for (int tries = 0; tries < 8; tries++) {
 		uint64_t bytes = eng->reftable_entries * 8;
-		uint64_t n = (bytes + eng->cluster_size - 1) >> eng->cluster_bits;
+		uint64_t n = (bytes + eng->cluster_size - 1) /
+			     eng->cluster_size;
 		int ret;
 
 		if (bytes > QCOW2_MAX_REFTABLE_BYTES)
@@ -372,9 +374,9 @@ int txn_flush(struct snap_txn *t)
 		ret = shadow_get(t, (size_t)k, &block);
 		if (ret < 0)
 			return ret;
-		for (; i < t->nbuf && t->buf[i] >> eng->rb_bits == ti && ret == 0;
-		     i++)
-			ret = change_one(t, block, t->buf[i]);
+		while (ret == 0 && i < t->nbuf &&
+		       t->buf[i] >> eng->rb_bits == ti)
+			ret = change_one(t, block, t->buf[i++]);
 		qcow2_cache_mark_dirty(t->cache, block);
 		qcow2_cache_put(t->cache, (void **)&block);
 	}
@@ -512,7 +514,8 @@ int txn_commit(struct snap_txn *t, const struct txn_header *h)
 	struct qcow2_engine *eng = t->eng;
 	uint64_t *table = NULL, *old = eng->reftable;
 	uint64_t old_off = eng->reftable_offset;
-	uint64_t old_bytes = (uint64_t)eng->reftable_clusters << eng->cluster_bits;
+	uint64_t old_bytes = (uint64_t)eng->reftable_clusters
+			     << eng->cluster_bits;
 	int ret = free_structure(t);
 
 	if (ret == 0)
@@ -526,7 +529,8 @@ int txn_commit(struct snap_txn *t, const struct txn_header *h)
 	/* The new structure is the image's now: nothing to give back. */
 	t->nallocs = 0;
 	eng->reftable = table;
-	eng->reftable_entries = ((uint64_t)t->rt_clusters << eng->cluster_bits) / 8;
+	eng->reftable_entries = (uint64_t)t->rt_clusters
+				<< (eng->cluster_bits - 3);
 	eng->reftable_offset = t->rt_off;
 	eng->reftable_clusters = t->rt_clusters;
 	qcow2_cache_reset(eng->rb_cache);
@@ -555,8 +559,8 @@ void txn_abort(struct snap_txn *t)
 	for (size_t i = t->nallocs; i > 0; i--) {
 		const struct txn_alloc_rec *a = &t->allocs[i - 1];
 
-		if (qcow2_refcount_update(eng, a->off, a->n << eng->cluster_bits,
-					  -1) < 0)
+		if (qcow2_refcount_update(eng, a->off,
+					  a->n << eng->cluster_bits, -1) < 0)
 			break;
 	}
 	qcow2_engine_flush(eng);

@@ -114,7 +114,8 @@ static void test_round_trip(void)
 	CHECK_EQ_U64(be32_get(buf + 32), 0x23456789);	/* truncated 32-bit */
 	CHECK_EQ_U64(be32_get(buf + 36), 29);
 	f = table_file(path, buf, len, 2, &m);
-	CHECK(qcow2_snap_table_read(f, &m, TAB_OFF + len, 999, &r, &n, &e) == 0);
+	CHECK(qcow2_snap_table_read(f, &m, TAB_OFF + len, 999, &r, &n,
+				    &e) == 0);
 	CHECK_EQ_U64(n, 2);
 	if (n == 2) {
 		CHECK_EQ_U64(r[0].l1_offset, 0x30000);
