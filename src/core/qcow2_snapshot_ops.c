@@ -50,6 +50,16 @@ static int ref_old_table(struct snap_op *op)
 	return snap_ref(op, s->meta.h.snapshots_offset, op->old_tab_len, -1);
 }
 
+/* The new L1 and table on the file, then the switch (virtual size size). */
+static int finish(struct snap_op *op, uint64_t size)
+{
+	int ret = snap_write_l1(op);
+
+	if (ret == 0)
+		ret = snap_table_write(op, op->tab, op->n);
+	return ret ? ret : snap_commit(op, size, (uint32_t)op->n);
+}
+
 /* ---- create ---- */
 
 static int check_new_name(struct snap_op *op, const char *name)
@@ -99,39 +109,35 @@ static int append_entry(struct snap_op *op, const char *name)
 	return 0;
 }
 
+/* Between the passes of create: the new clusters, then the copies. */
+static int create_alloc(struct snap_op *op, uint32_t n)
+{
+	int ret = snap_alloc_copies(op, n);
+
+	if (ret == 0)
+		ret = snap_alloc_nl1(op, n);
+	if (ret == 0)
+		ret = snap_table_alloc(op, op->tab, op->n);
+	return ret ? ret : txn_prepare(&op->txn);
+}
+
 static int create_run(struct snap_op *op)
 {
 	struct qcow2_engine *eng = op->eng;
 	uint32_t n = eng->l1_size;
 	int ret = snap_alloc_copy_map(op, n);
 
-	op->pass = PASS_MARK;
-	if (ret == 0)
+	for (int pass = PASS_MARK; pass <= PASS_APPLY && ret == 0; pass++) {
+		op->pass = (enum pass)pass;
 		ret = snap_share_tree(op, eng->l1, n);
-	if (ret == 0)
-		ret = ref_old_table(op);
-	if (ret == 0)
-		ret = snap_alloc_copies(op, n);
-	if (ret == 0)
-		ret = snap_alloc_nl1(op, n);
-	if (ret == 0)
-		ret = snap_table_alloc(op, op->tab, op->n);
-	if (ret == 0)
-		ret = txn_prepare(&op->txn);
-	op->pass = PASS_APPLY;
-	if (ret == 0)
-		ret = snap_share_tree(op, eng->l1, n);
-	if (ret == 0)
-		ret = ref_old_table(op);
+		if (ret == 0)
+			ret = ref_old_table(op);
+		if (ret == 0 && pass == PASS_MARK)
+			ret = create_alloc(op, n);
+	}
 	if (ret == 0)
 		ret = snap_build_l1_from_share(op, eng->l1, n);
-	if (ret == 0)
-		ret = snap_write_l1(op);
-	if (ret == 0)
-		ret = snap_table_write(op, op->tab, op->n);
-	if (ret == 0)
-		ret = snap_commit(op, eng->s->meta.h.size, (uint32_t)op->n);
-	return ret;
+	return ret ? ret : finish(op, eng->s->meta.h.size);
 }
 
 int qcow2_snapshot_create(struct img *img, const char *name)
@@ -187,10 +193,10 @@ static int collect_active_l2(struct snap_op *op)
 	return 0;
 }
 
-static int apply_run(struct snap_op *op, const struct qcow2_snap *sn,
-		     const uint64_t *sl1)
+static int apply_run(struct snap_op *op, long k, const uint64_t *sl1)
 {
 	struct qcow2_engine *eng = op->eng;
+	const struct qcow2_snap *sn = &op->tab[k];
 	uint32_t n1 = 0;
 	int ret = l1_needed(eng, sn->disk_size, &n1);
 
@@ -218,12 +224,9 @@ static int apply_run(struct snap_op *op, const struct qcow2_snap *sn,
 	}
 	if (ret == 0)
 		ret = snap_build_l1_from_share(op, sl1, sn->l1_size);
-	if (ret == 0)
-		ret = snap_write_l1(op);
+	/* The table stays where it is. */
 	op->tab_off = eng->s->meta.h.snapshots_offset;
-	if (ret == 0)
-		ret = snap_commit(op, sn->disk_size, (uint32_t)op->n);
-	return ret;
+	return ret ? ret : finish(op, sn->disk_size);
 }
 
 /* The snapshot id and name select (both as given; NULL matches any). */
@@ -236,7 +239,11 @@ static int find_snapshot(struct snap_op *op, const char *id,
 	return 0;
 }
 
-int qcow2_snapshot_apply(struct img *img, const char *id, const char *name)
+/* The run of an operation on one snapshot (k) with its L1 table (sl1). */
+typedef int (*snap_run_fn)(struct snap_op *op, long k, const uint64_t *sl1);
+
+static int on_snapshot(struct img *img, const char *id, const char *name,
+		       snap_run_fn run)
 {
 	struct snap_op op;
 	uint64_t *sl1 = NULL;
@@ -248,9 +255,14 @@ int qcow2_snapshot_apply(struct img *img, const char *id, const char *name)
 	if (ret == 0)
 		ret = snap_load_l1(op.eng, &op.tab[k], &sl1);
 	if (ret == 0)
-		ret = apply_run(&op, &op.tab[k], sl1);
+		ret = run(&op, k, sl1);
 	free(sl1);
 	return snap_op_end(&op, ret);
+}
+
+int qcow2_snapshot_apply(struct img *img, const char *id, const char *name)
+{
+	return on_snapshot(img, id, name, apply_run);
 }
 
 /* ---- delete ---- */
@@ -410,11 +422,7 @@ static int delete_run(struct snap_op *op, long k, const uint64_t *sl1)
 	if (ret == 0)
 		ret = fix_active(op);
 	if (ret == 0)
-		ret = snap_write_l1(op);
-	if (ret == 0)
-		ret = snap_table_write(op, op->tab, op->n);
-	if (ret == 0)
-		ret = snap_commit(op, eng->s->meta.h.size, (uint32_t)op->n);
+		ret = finish(op, eng->s->meta.h.size);
 	free(sn.id);
 	free(sn.name);
 	free(sn.extra_unknown);
@@ -423,19 +431,7 @@ static int delete_run(struct snap_op *op, long k, const uint64_t *sl1)
 
 int qcow2_snapshot_delete(struct img *img, const char *id, const char *name)
 {
-	struct snap_op op;
-	uint64_t *sl1 = NULL;
-	long k = -1;
-	int ret = snap_op_begin(img, &op, true);
-
-	if (ret == 0)
-		ret = find_snapshot(&op, id, name, &k);
-	if (ret == 0)
-		ret = snap_load_l1(op.eng, &op.tab[k], &sl1);
-	if (ret == 0)
-		ret = delete_run(&op, k, sl1);
-	free(sl1);
-	return snap_op_end(&op, ret);
+	return on_snapshot(img, id, name, delete_run);
 }
 
 /* ---- load (read-only view) and list ---- */

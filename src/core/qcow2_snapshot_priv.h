@@ -71,6 +71,22 @@ struct snap_txn {
 	uint64_t memo_ti;
 };
 
+/* Index of x in the sorted array a[0..n), or -1. */
+static inline long snap_bsearch(const uint64_t *a, size_t n, uint64_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && a[lo] == x ? (long)lo : -1;
+}
+
 /* The header fields the commit switches (bytes 24..71). */
 struct txn_header {
 	uint64_t size;

@@ -222,32 +222,12 @@ static int write_unshared_copy(struct snap_op *op, uint64_t off)
 	return qcow2_pwrite(eng, eng->file, op->l2new, eng->cluster_size, off);
 }
 
-/*
- * A tree gains a path (it becomes a snapshot's and stays active, or a
- * snapshot's becomes active too): every cluster it reaches is shared from
- * now on.  L2 tables with COPIED entries are copied (the copy, flags
- * cleared, goes to the active L1); the others are shared.
- */
-static bool in_active(const struct snap_op *op, uint64_t x)
-{
-	size_t lo = 0, hi = op->nactive_l2;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (op->active_l2[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < op->nactive_l2 && op->active_l2[lo] == x;
-}
-
 /* First pass over a table with COPIED entries: copy it, or clean it. */
 static int plan_unshared(struct snap_op *op, uint64_t i, uint64_t x)
 {
 	/* A snapshot's flags mean nothing: only the active tree is checked. */
-	if (op->active_l2 && !in_active(op, x)) {
+	if (op->active_l2 &&
+	    snap_bsearch(op->active_l2, op->nactive_l2, x) < 0) {
 		op->copy[i] = COPY_CLEAN;
 		return snap_ref(op, x, op->eng->cluster_size, +1);
 	}

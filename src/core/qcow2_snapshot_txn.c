@@ -238,21 +238,6 @@ int txn_prepare(struct snap_txn *t)
 	return 0;
 }
 
-static long shadow_index(const struct snap_txn *t, uint64_t ti)
-{
-	size_t lo = 0, hi = t->nshadow;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t->sh_ti[mid] < ti)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < t->nshadow && t->sh_ti[lo] == ti ? (long)lo : -1;
-}
-
 /* Pin shadow k, copying the live block into it on first use. */
 static int shadow_get(struct snap_txn *t, size_t k, uint8_t **block)
 {
@@ -280,7 +265,7 @@ static int shadow_get(struct snap_txn *t, size_t k, uint8_t **block)
 
 static long shadow_for(struct snap_txn *t, uint64_t ti)
 {
-	long k = t->prepared ? shadow_index(t, ti) : -1;
+	long k = t->prepared ? snap_bsearch(t->sh_ti, t->nshadow, ti) : -1;
 
 	if (k < 0)
 		qerr_set(t->eng->err, -EIO, "internal error: refcount block "
