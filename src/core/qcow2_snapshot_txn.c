@@ -76,13 +76,31 @@ static bool is_marked(const struct snap_txn *t, uint64_t ti)
 	return ti < t->nbits && (t->marked[ti >> 3] & (1U << (ti & 7)));
 }
 
+/* The bitmap follows the live table, which allocations may have grown. */
+static int grow_bits(struct snap_txn *t)
+{
+	uint64_t n = t->eng->reftable_entries, old = (t->nbits + 7) / 8 + 1;
+	uint8_t *m;
+
+	if (n <= t->nbits)
+		return 0;
+	m = realloc(t->marked, (n + 7) / 8 + 1);
+	if (!m)
+		return qerr_set(t->eng->err, -ENOMEM, "out of memory");
+	memset(m + old, 0, (n + 7) / 8 + 1 - old);
+	t->marked = m;
+	t->nbits = n;
+	return 0;
+}
+
 int txn_mark(struct snap_txn *t, uint64_t off, uint64_t len)
 {
 	struct qcow2_engine *eng = t->eng;
 	unsigned shift = eng->cluster_bits + eng->rb_bits;
+	int ret = grow_bits(t);
 
-	if (len == 0)
-		return 0;
+	if (len == 0 || ret < 0)
+		return ret;
 	for (uint64_t ti = off >> shift; ti <= (off + len - 1) >> shift; ti++) {
 		if (ti >= t->nbits || eng->reftable[ti] == 0)
 			return qcow2_corrupt(eng, "cluster 0x%llx is in use "

@@ -442,8 +442,8 @@ one_entry() {
 # ---- crash safety ----
 
 # crash_sweep TEMPLATE VERIFY ARGS...: "qimg snapshot ARGS c.qcow2" on a
-# copy of TEMPLATE, killed before its N-th write for N = 0, 1, ... until
-# it completes.  After each kill qemu-img check exits 0 or 3 (leaks at
+# copy of TEMPLATE, killed before its N-th write for N = 0, 1, ... (every
+# CRASH_STEP-th N past the first ten) until it completes.  After each kill qemu-img check exits 0 or 3 (leaks at
 # worst, never a corruption) and VERIFY c.qcow2 accepts the state; then
 # the same command run again completes.
 crash_sweep() {
@@ -474,7 +474,11 @@ crash_sweep() {
 			}
 			qemu-img check c.qcow2 >/dev/null 2>&1 || [ $? -eq 3 ]
 		fi
-		n=$((n + 1))
+		if [ "$n" -lt 10 ]; then
+			n=$((n + 1))
+		else
+			n=$((n + ${CRASH_STEP:-1}))
+		fi
 	done
 	[ "$st" -eq 0 ] || {
 		echo "N=$n: exited $st: $(cat err)"
@@ -486,12 +490,13 @@ crash_sweep() {
 
 # A template with small clusters (many L2 tables and refcount blocks):
 # snapshot "base" (base.raw), then more writes (cur.raw).
+# TOOL makes the snapshot (qimg's keep the original L2 tables, COPIED set).
 make_crash_template() {
 	qemu-img create -q -f qcow2 -o cluster_size=4k tmpl.qcow2 24M
 	qemu-io -c "write -P 1 0 3M" -c "write -P 2 9M 1M" -c "write -P 3 20M 2M" \
 		tmpl.qcow2 >/dev/null
 	qemu-img convert -O raw tmpl.qcow2 base.raw
-	qemu-img snapshot -c base tmpl.qcow2
+	"$1" snapshot -c base tmpl.qcow2
 	qemu-io -c "write -P 4 1M 4M" -c "write -P 5 21M 64k" tmpl.qcow2 >/dev/null
 	qemu-img convert -O raw tmpl.qcow2 cur.raw
 }
@@ -519,10 +524,43 @@ after_delete() {
 
 @test "a kill at any write of create, apply or delete leaves at worst leaks" {
 	need_qemu
-	make_crash_template
+	make_crash_template qemu-img
 	crash_sweep tmpl.qcow2 after_create -c new
 	crash_sweep tmpl.qcow2 after_apply -a base
 	crash_sweep tmpl.qcow2 after_delete -d base
+}
+
+@test "the same with a snapshot qimg made (apply cleans its tables in place)" {
+	need_qemu
+	make_crash_template qimg
+	crash_sweep tmpl.qcow2 after_apply -a base
+	crash_sweep tmpl.qcow2 after_delete -d base
+}
+
+no_check() {
+	return 0
+}
+
+@test "the refcount table growing in the middle of an operation" {
+	need_qemu
+	# 512-byte clusters, 64-bit refcounts: a table cluster covers 2 MiB
+	qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=64 g.qcow2 8M
+	qemu-io -c "write -P 1 0 1950k" g.qcow2 >/dev/null
+	[ "$(peek_be32 g.qcow2 56)" = 1 ]
+	cp g.qcow2 tmpl.qcow2
+	qimg snapshot -c s1 g.qcow2
+	[ "$(peek_be32 g.qcow2 56)" = 2 ]
+	clean g.qcow2
+	qemu-img convert -O raw g.qcow2 s1.raw
+	snap_is g.qcow2 s1 s1.raw
+	CRASH_STEP=7 crash_sweep tmpl.qcow2 no_check -c new
+	qemu-io -c "write -P 2 0 1950k" g.qcow2 >/dev/null
+	qimg snapshot -c s2 g.qcow2
+	qimg snapshot -a s1 g.qcow2
+	clean g.qcow2
+	active_is g.qcow2 s1.raw
+	cp g.qcow2 tmpl.qcow2
+	CRASH_STEP=7 crash_sweep tmpl.qcow2 no_check -d s2
 }
 
 # ---- a random sequence against a model ----
