@@ -140,7 +140,7 @@ make_img() {
 	[ "$(ids a.qcow2)" = "" ]
 }
 
-@test "snapshot content reads through qimg's read-only load as through qemu-img" {
+@test "qimg io reads the state a snapshot made active, not the snapshot" {
 	need_qemu
 	make_img
 	qimg snapshot -c s1 a.qcow2

@@ -5,11 +5,17 @@
  * short extra data reads the way qemu completes it (no icount: -1; no
  * disk size: the image's), IDs are the largest numeric ID plus one with
  * strtoul's wrapping, and lookups by id, name or both find the first match.
+ * Then the operations end to end through the core API, without qemu:
+ * create, apply and delete keep each state's content, and a snapshot
+ * loaded into an image opened read-only (what convert -l uses) reads as
+ * the state it saved, with its own virtual size.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "core/qcow2_snapshot.h"
+#include "util/opts.h"
 #include "tests/unit/unit.h"
 
 #define TAB_OFF 4096
@@ -188,10 +194,89 @@ static void test_short_extra(void)
 	unlink(path);
 }
 
+/* Fill buf with byte v and write it at off of img. */
+static int put(struct img *img, uint64_t off, int v, uint8_t *buf, size_t len)
+{
+	memset(buf, v, len);
+	return img_write(img, off, buf, len);
+}
+
+/* Does img hold byte v over [off, off+len)? */
+static int holds(struct img *img, uint64_t off, int v, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	int ok = buf && img_read(img, off, buf, len) == 0;
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = buf[i] == v;
+	free(buf);
+	return ok;
+}
+
+static struct img *open_rw(const char *path, unsigned flags)
+{
+	struct img *img = NULL;
+	struct qerr e = { 0 };
+
+	if (img_open(&img, path, "qcow2", flags, &e) < 0)
+		fprintf(stderr, "open %s: %s\n", path, qerr_msg(&e));
+	return img;
+}
+
+static void test_operations(void)
+{
+	char path[] = "/tmp/qimg-unit-snap-XXXXXX";
+	struct optlist o = { 0 };
+	struct qerr e = { 0 };
+	static uint8_t buf[65536];
+	struct img *img;
+	int fd = mkstemp(path);
+
+	close(fd);
+	optlist_set(&o, "size", "4M");
+	CHECK(qcow2_create(path, &o, &e) == 0);
+	optlist_free(&o);
+	img = open_rw(path, IMG_RDWR);
+	CHECK(img != NULL);
+	if (!img)
+		return;
+	CHECK(put(img, 0, 0x11, buf, sizeof(buf)) == 0);
+	CHECK(img_snapshot_create(img, "one") == 0);
+	CHECK(put(img, 0, 0x22, buf, sizeof(buf)) == 0);
+	CHECK(img_truncate(img, 8 << 20) == 0);
+	CHECK(put(img, 6 << 20, 0x33, buf, sizeof(buf)) == 0);
+	CHECK(img_snapshot_create(img, "two") == 0);
+	CHECK(img_snapshot_create(img, "one") == -EEXIST);
+	CHECK(img_snapshot_apply(img, "1") == 0);
+	CHECK_EQ_U64(img->size, 4 << 20);
+	CHECK(holds(img, 0, 0x11, sizeof(buf)));
+	CHECK(put(img, 0, 0x44, buf, sizeof(buf)) == 0);
+	CHECK(img_snapshot_delete(img, "one") == 0);
+	CHECK(img_snapshot_delete(img, "one") == -ENOENT);
+	CHECK(holds(img, 0, 0x44, sizeof(buf)));
+	img_close(img);
+
+	/* The read-only view of "two": its content and its size. */
+	img = open_rw(path, 0);
+	CHECK(img && img_snapshot_load_any(img, "nosuch") == -ENOENT);
+	img_close(img);
+	img = open_rw(path, 0);
+	CHECK(img && img_snapshot_load(img, NULL, "two") == 0);
+	CHECK(img && img->size == 8 << 20);
+	CHECK(img && holds(img, 0, 0x22, sizeof(buf)));
+	CHECK(img && holds(img, 6 << 20, 0x33, sizeof(buf)));
+	img_close(img);
+	img = open_rw(path, IMG_RDWR);
+	CHECK(img && img_snapshot_load_any(img, "2") == -EINVAL);
+	img_close(img);
+	unlink(path);
+}
+
 void test_snapshot(void)
 {
 	test_new_id();
 	test_find();
 	test_round_trip();
 	test_short_extra();
+	test_operations();
 }
