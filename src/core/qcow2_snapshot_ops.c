@@ -262,6 +262,13 @@ static int on_snapshot(struct img *img, const char *id, const char *name,
 
 int qcow2_snapshot_apply(struct img *img, const char *id, const char *name)
 {
+	const struct qcow2_meta *m = &((struct qcow2_state *)img->priv)->meta;
+
+	/* Bitmaps would not know what changed: qemu refuses too. */
+	if (m->h.version >= 3 && m->has_bitmaps_ext && m->nb_bitmaps &&
+	    (m->h.autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
+		return qerr_set(&img->err, -EBUSY,
+				"Device has active dirty bitmaps");
 	return on_snapshot(img, id, name, apply_run);
 }
 

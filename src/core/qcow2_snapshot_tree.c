@@ -19,7 +19,6 @@
 #include "core/qcow2_snapshot.h"
 #include "core/qcow2_snapshot_priv.h"
 
-/* A table that needs a copy, before the copy has a cluster. */
 typedef unsigned long long ull;
 
 /* A plain errno, which qemu-img prints as "-95 (Operation not supported)". */
@@ -55,8 +54,12 @@ int snap_op_begin(struct img *img, struct snap_op *op, bool write)
 	    (h->incompatible_features & QCOW2_INCOMPAT_DATA_FILE))
 		return snap_plain_error(img, -ENOTSUP);
 	ret = qcow2_engine_get(img, &op->eng);
-	if (ret == 0 && write)
+	if (ret == 0 && write) {
+		/* No guest data changes here: valid bitmaps stay valid. */
+		op->eng->keep_bitmaps = true;
 		ret = qcow2_prepare_write(op->eng);
+		op->eng->keep_bitmaps = false;
+	}
 	if (ret == 0)
 		ret = qcow2_engine_flush(op->eng);
 	if (ret < 0)
@@ -407,7 +410,7 @@ int snap_commit(struct snap_op *op, uint64_t size, uint32_t nb)
 	};
 	int ret = txn_commit(&op->txn, &h);
 
-	/* Past the switch, even a failure to free the old blocks is after. */
+	/* Past the switch the new state is the image's, whatever fails next. */
 	if (op->txn.switched) {
 		adopt_l1(op);
 		op->img->size = size & ~511ULL;

@@ -384,6 +384,22 @@ one_entry() {
 	[ "$(ids a.qcow2)" = "1:s" ]
 }
 
+@test "bitmaps survive create and delete; apply is refused while they exist" {
+	need_qemu
+	qemu-img create -q -f qcow2 a.qcow2 16M
+	qemu-io -c "write -P 1 0 1M" a.qcow2 >/dev/null
+	qemu-img bitmap --add a.qcow2 b0
+	qimg snapshot -c s a.qcow2
+	clean a.qcow2
+	run -1 --separate-stderr qimg snapshot -a s a.qcow2
+	[ "$stderr" = "qimg: a.qcow2: Could not apply snapshot 's': Device has active dirty bitmaps" ]
+	qimg snapshot -d s a.qcow2
+	clean a.qcow2
+	[ "$(qemu-img info --output=json a.qcow2 | jq -r '."format-specific".data.bitmaps[0].name')" = b0 ]
+	run -0 --separate-stderr qemu-img snapshot -c q a.qcow2
+	[ "$stderr" = "" ]
+}
+
 @test "a name already taken or longer than 255 bytes is refused, the image untouched" {
 	need_qemu
 	local long
