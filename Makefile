@@ -60,7 +60,11 @@ CORE_OBJS = \
 	src/core/qcow2_check_snap.o \
 	src/core/qcow2_check_repair.o \
 	src/core/qcow2_check_rebuild.o \
-	src/core/qcow2_check_data.o
+	src/core/qcow2_check_data.o \
+	src/core/qcow2_snapshot_txn.o \
+	src/core/qcow2_snapshot_tree.o \
+	src/core/qcow2_snapshot_ops.o \
+	src/core/img_snapshot.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -71,7 +75,8 @@ CMD_OBJS = \
 	src/cmd/io_open.o \
 	src/cmd/io_rw.o \
 	src/cmd/io_misc.o \
-	src/cmd/check.o
+	src/cmd/check.o \
+	src/cmd/snapshot.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)
@@ -89,7 +94,8 @@ UNIT_OBJS = \
 	tests/unit/test_secret.o \
 	tests/unit/test_refcount.o \
 	tests/unit/test_compress.o \
-	tests/unit/test_check.o
+	tests/unit/test_check.o \
+	tests/unit/test_snapshot.o
 
 # The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
 FUZZ_OBJS = tests/engine/qcow2_fuzz.o tests/engine/qcow2_fuzz_tools.o

@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "info", cmd_info, "show information about a disk image" },
 	{ "io", cmd_io, "run qemu-io commands on a disk image" },
 	{ "check", cmd_check, "check a disk image for consistency" },
+	{ "snapshot", cmd_snapshot, "list, create, apply or delete internal snapshots" },
 	{ NULL, NULL, NULL },
 };
 

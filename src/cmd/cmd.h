@@ -24,6 +24,7 @@ int cmd_create(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_io(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 
 enum output_format { OUTPUT_HUMAN, OUTPUT_JSON };
 

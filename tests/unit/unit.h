@@ -60,5 +60,6 @@ void test_secret(void);
 void test_refcount(void);
 void test_compress(void);
 void test_check(void);
+void test_snapshot(void);
 
 #endif

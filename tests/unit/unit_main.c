@@ -22,6 +22,7 @@ static const struct {
 	{ "refcount", test_refcount },
 	{ "compress", test_compress },
 	{ "check", test_check },
+	{ "snapshot", test_snapshot },
 };
 
 int main(void)
