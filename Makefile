@@ -35,7 +35,15 @@ CORE_OBJS = \
 	src/core/qcow2_layout.o \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
-	src/core/luks_header.o
+	src/core/luks_header.o \
+	src/core/qcow2_engine.o \
+	src/core/qcow2_refcount.o \
+	src/core/qcow2_cache.o \
+	src/core/qcow2_compress.o \
+	src/core/qcow2_map.o \
+	src/core/qcow2_alloc.o \
+	src/core/qcow2_io.o \
+	src/core/qcow2_rebuild.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -57,7 +65,12 @@ UNIT_OBJS = \
 	tests/unit/test_json.o \
 	tests/unit/test_qcow2_header.o \
 	tests/unit/test_qcow2_header_write.o \
-	tests/unit/test_raw.o
+	tests/unit/test_raw.o \
+	tests/unit/test_refcount.o \
+	tests/unit/test_compress.o
+
+# The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
+FUZZ_OBJS = tests/engine/qcow2_fuzz.o
 
 all: qimg
 
@@ -73,13 +86,20 @@ qimg: $(OBJS)
 tests/unit/run_unit: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB_OBJS) $(LIBS)
 
+tests/engine/qcow2-fuzz: $(FUZZ_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(FUZZ_OBJS) $(LIB_OBJS) $(LIBS)
+
 unit: tests/unit/run_unit
 	./tests/unit/run_unit
 
 # check: unit tests first (fast, precise), then the CLI behaviour with bats.
-check: qimg tests/unit/run_unit
+check: qimg tests/unit/run_unit tests/engine/qcow2-fuzz
 	./tests/unit/run_unit
 	QIMG=$(CURDIR)/qimg ./tests/run-cli.sh
+
+# soak: the engine's long differential and crash runs (minutes to hours).
+soak: tests/engine/qcow2-fuzz
+	./tests/engine/soak.sh $(SOAK_SEEDS)
 
 install: qimg
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
@@ -91,11 +111,12 @@ uninstall:
 
 clean:
 	rm -f qimg tests/unit/run_unit $(OBJS) $(UNIT_OBJS) $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+	rm -f tests/engine/qcow2-fuzz $(FUZZ_OBJS) $(FUZZ_OBJS:.o=.d)
 	rm -rf tests/tmp
 
 distclean: clean
 	rm -f config.mk config.h config.log
 
-.PHONY: all check unit install uninstall clean distclean
+.PHONY: all check unit soak install uninstall clean distclean
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

@@ -12,6 +12,36 @@
 
 #include "core/file.h"
 
+/*
+ * Test-only fault hook (see file.h): QIMG_FAULT_AFTER_WRITES=N lets N
+ * writes (pwrite or truncate) through, then acts on the next one:
+ * QIMG_FAULT_MODE=exit (default) ends the process with status 86 before
+ * writing, like a kill -9 between two writes; QIMG_FAULT_MODE=eio fails
+ * that write and every later one with EIO.
+ */
+static long long fault_left = -2;	/* -2 unread, -1 off */
+static bool fault_eio;
+
+static int fault_hook(void)
+{
+	if (fault_left == -2) {
+		const char *n = getenv("QIMG_FAULT_AFTER_WRITES");
+		const char *mode = getenv("QIMG_FAULT_MODE");
+
+		fault_left = n && *n ? strtoll(n, NULL, 10) : -1;
+		fault_eio = mode && strcmp(mode, "eio") == 0;
+	}
+	if (fault_left < 0)
+		return 0;
+	if (fault_left > 0) {
+		fault_left--;
+		return 0;
+	}
+	if (!fault_eio)
+		_exit(86);
+	return -EIO;
+}
+
 int qfile_open(struct qfile **out, const char *path, unsigned flags,
 	       struct qerr *e)
 {
@@ -121,6 +151,9 @@ int qfile_pwrite(struct qfile *f, const void *buf, size_t len, uint64_t off,
 {
 	size_t done = 0;
 
+	if (fault_hook() < 0)
+		return qerr_set(e, -EIO, "write error at offset %llu: %s",
+				(unsigned long long)off, strerror(EIO));
 	while (done < len) {
 		ssize_t n = pwrite(f->fd, (const char *)buf + done, len - done,
 				   (off_t)(off + done));
@@ -162,6 +195,9 @@ int qfile_truncate(struct qfile *f, uint64_t size, struct qerr *e)
 	if (size > (uint64_t)INT64_MAX)
 		return qerr_set(e, -EFBIG, "file size %llu is too large",
 				(unsigned long long)size);
+	if (fault_hook() < 0)
+		return qerr_set(e, -EIO, "cannot resize file to %llu bytes: %s",
+				(unsigned long long)size, strerror(EIO));
 	while (ftruncate(f->fd, (off_t)size) < 0) {
 		if (errno == EINTR)
 			continue;

@@ -6,6 +6,13 @@
  * EINTR, size, truncate, preallocation, flush, SEEK_DATA/SEEK_HOLE and the
  * allocated size.  Errors come back as negative errno with a message in the
  * caller's struct qerr naming the operation and offset.
+ *
+ * Fault injection, for crash-safety tests only: with the environment
+ * variable QIMG_FAULT_AFTER_WRITES=N, the first N writes (qfile_pwrite,
+ * qfile_truncate) go through and the next one does not: by default the
+ * process exits at once with status 86 (a crash between two writes);
+ * with QIMG_FAULT_MODE=eio that write and all later ones fail with EIO.
+ * Unset, the hook costs one comparison per write.
  */
 #ifndef QIMG_CORE_FILE_H
 #define QIMG_CORE_FILE_H

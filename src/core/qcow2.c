@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/qcow2.h"
+#include "core/qcow2_engine.h"
 
 /* qemu only takes a file for qcow2 when a whole v3 header fits in it. */
 #define QCOW2_PROBE_MIN_LEN 112
@@ -83,6 +84,7 @@ static void qcow2_close(struct img *img)
 
 	if (!st)
 		return;
+	qcow2_engine_close(img);
 	qfile_close(st->data_file);
 	qcow2_meta_free(&st->meta);
 	free(st);
@@ -172,4 +174,11 @@ const struct img_driver qcow2_driver = {
 	.open = qcow2_open,
 	.close = qcow2_close,
 	.info = qcow2_info,
+	.read = qcow2_read,
+	.write = qcow2_write,
+	.write_zeroes = qcow2_write_zeroes,
+	.discard = qcow2_discard,
+	.block_status = qcow2_block_status,
+	.flush = qcow2_flush,
+	.truncate = qcow2_truncate,
 };

@@ -54,5 +54,7 @@ void test_json(void);
 void test_qcow2_header(void);
 void test_qcow2_header_write(void);
 void test_raw(void);
+void test_refcount(void);
+void test_compress(void);
 
 #endif

@@ -16,6 +16,8 @@ static const struct {
 	{ "qcow2_header", test_qcow2_header },
 	{ "qcow2_header_write", test_qcow2_header_write },
 	{ "raw", test_raw },
+	{ "refcount", test_refcount },
+	{ "compress", test_compress },
 };
 
 int main(void)
