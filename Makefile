@@ -43,7 +43,9 @@ CORE_OBJS = \
 	src/core/qcow2_map.o \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
-	src/core/qcow2_rebuild.o
+	src/core/qcow2_rebuild.o \
+	src/core/resize.o \
+	src/core/qcow2_resize.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -53,7 +55,9 @@ CMD_OBJS = \
 	src/cmd/io_table.o \
 	src/cmd/io_open.o \
 	src/cmd/io_rw.o \
-	src/cmd/io_misc.o
+	src/cmd/io_misc.o \
+	src/cmd/imgopen.o \
+	src/cmd/resize.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)

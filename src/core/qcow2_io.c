@@ -560,3 +560,8 @@ int qcow2_write_compressed(struct img *img, uint64_t guest_off,
 	qcow2_cache_put(eng->l2_cache, (void **)&t);
 	return ret;
 }
+
+int qcow2_l1_grow(struct qcow2_engine *eng, uint64_t size, uint32_t l1_size)
+{
+	return l1_grow(eng, size, l1_size);
+}
