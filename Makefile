@@ -20,7 +20,8 @@ UTIL_OBJS = \
 	src/util/size.o \
 	src/util/opts.o \
 	src/util/json.o \
-	src/util/render.o
+	src/util/render.o \
+	src/util/progress.o
 
 CORE_OBJS = \
 	src/core/err.o \
@@ -45,7 +46,10 @@ CORE_OBJS = \
 	src/core/qcow2_io.o \
 	src/core/qcow2_rebuild.o \
 	src/core/resize.o \
-	src/core/qcow2_resize.o
+	src/core/qcow2_resize.o \
+	src/core/chain.o \
+	src/core/rebase.o \
+	src/core/qcow2_backing.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -57,7 +61,8 @@ CMD_OBJS = \
 	src/cmd/io_rw.o \
 	src/cmd/io_misc.o \
 	src/cmd/imgopen.o \
-	src/cmd/resize.o
+	src/cmd/resize.o \
+	src/cmd/rebase.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)

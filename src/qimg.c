@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "info", cmd_info, "show information about a disk image" },
 	{ "io", cmd_io, "run qemu-io commands on a disk image" },
 	{ "resize", cmd_resize, "change the virtual size of a disk image" },
+	{ "rebase", cmd_rebase, "change the backing file of a disk image" },
 	{ NULL, NULL, NULL },
 };
 
