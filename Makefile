@@ -21,6 +21,7 @@ UTIL_OBJS = \
 	src/util/opts.o \
 	src/util/json.o \
 	src/util/render.o \
+	src/util/imgopts.o \
 	src/util/progress.o
 
 CORE_OBJS = \
@@ -37,6 +38,13 @@ CORE_OBJS = \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
 	src/core/luks_header.o \
+	src/core/secmem.o \
+	src/core/secret.o \
+	src/core/crypto_cipher.o \
+	src/core/crypto_kdf.o \
+	src/core/crypto_opts.o \
+	src/core/luks_format.o \
+	src/core/luks_keys.o \
 	src/core/qcow2_engine.o \
 	src/core/qcow2_refcount.o \
 	src/core/qcow2_cache.o \
@@ -75,11 +83,14 @@ UNIT_OBJS = \
 	tests/unit/test_qcow2_header.o \
 	tests/unit/test_qcow2_header_write.o \
 	tests/unit/test_raw.o \
+	tests/unit/test_crypto.o \
+	tests/unit/test_luks.o \
+	tests/unit/test_secret.o \
 	tests/unit/test_refcount.o \
 	tests/unit/test_compress.o
 
 # The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
-FUZZ_OBJS = tests/engine/qcow2_fuzz.o
+FUZZ_OBJS = tests/engine/qcow2_fuzz.o tests/engine/qcow2_fuzz_tools.o
 
 all: qimg
 
@@ -95,6 +106,12 @@ qimg: $(OBJS)
 tests/unit/run_unit: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB_OBJS) $(LIBS)
 
+# A driver that runs the crypto core against qemu-made images (60-crypto.bats).
+TOOL_OBJS = tests/tools/crypto-tool.o
+
+tests/tools/crypto-tool: $(TOOL_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJS) $(LIB_OBJS) $(LIBS)
+
 tests/engine/qcow2-fuzz: $(FUZZ_OBJS) $(LIB_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(FUZZ_OBJS) $(LIB_OBJS) $(LIBS)
 
@@ -102,7 +119,7 @@ unit: tests/unit/run_unit
 	./tests/unit/run_unit
 
 # check: unit tests first (fast, precise), then the CLI behaviour with bats.
-check: qimg tests/unit/run_unit tests/engine/qcow2-fuzz
+check: qimg tests/unit/run_unit tests/engine/qcow2-fuzz tests/tools/crypto-tool
 	./tests/unit/run_unit
 	QIMG=$(CURDIR)/qimg ./tests/run-cli.sh
 
@@ -120,6 +137,7 @@ uninstall:
 
 clean:
 	rm -f qimg tests/unit/run_unit $(OBJS) $(UNIT_OBJS) $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+	rm -f tests/tools/crypto-tool $(TOOL_OBJS) $(TOOL_OBJS:.o=.d)
 	rm -f tests/engine/qcow2-fuzz $(FUZZ_OBJS) $(FUZZ_OBJS:.o=.d)
 	rm -rf tests/tmp
 
@@ -128,4 +146,4 @@ distclean: clean
 
 .PHONY: all check unit soak install uninstall clean distclean
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(TOOL_OBJS:.o=.d)

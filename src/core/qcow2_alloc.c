@@ -116,7 +116,12 @@ int qcow2_l2_for_write(struct qcow2_engine *eng, uint64_t guest_off,
 	return qcow2_cache_get(eng->l2_cache, l2_off, (void **)table);
 }
 
-/* Host clusters the engine must never overwrite with guest data. */
+/*
+ * Host clusters the engine must never overwrite with guest data: the
+ * header, the active L1 table, the refcount table, the snapshot table
+ * (its first cluster) and any table in the caches (qemu's "cached"
+ * overlap check, roughly).
+ */
 static int check_overlap(struct qcow2_engine *eng, uint64_t host, uint64_t len)
 {
 	const struct qcow2_header *h = &eng->s->meta.h;
@@ -143,6 +148,11 @@ static int check_overlap(struct qcow2_engine *eng, uint64_t host, uint64_t len)
 					     "offset 0x%llx would overwrite %s",
 					     (unsigned long long)host,
 					     meta[i].what);
+	if (qcow2_cache_contains(eng->l2_cache, host, len) ||
+	    qcow2_cache_contains(eng->rb_cache, host, len))
+		return qcow2_corrupt(eng, "guest data write at host offset "
+				     "0x%llx would overwrite a metadata table",
+				     (unsigned long long)host);
 	return 0;
 }
 
@@ -325,7 +335,8 @@ static int write_cluster(struct wstate *w, uint64_t i, uint64_t gc,
 		need = touched;
 		alloc = have | touched;
 	}
-	ret = check_overlap(eng, host, eng->cluster_size);
+	/* New clusters come from free space; ours could be mislabelled. */
+	ret = fresh ? 0 : check_overlap(eng, host, eng->cluster_size);
 	if (ret < 0)
 		return ret;
 	if (ws == 0 && we == eng->cluster_size)

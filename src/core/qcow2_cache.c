@@ -318,3 +318,15 @@ void qcow2_cache_reset(struct qcow2_cache *c)
 	}
 	c->depends_on = NULL;
 }
+
+bool qcow2_cache_contains(const struct qcow2_cache *c, uint64_t off,
+			  uint64_t len)
+{
+	for (size_t i = 0; i < c->count; i++) {
+		uint64_t t = c->slots[i].off;
+
+		if (t && t < off + len && off < t + c->eng->cluster_size)
+			return true;
+	}
+	return false;
+}

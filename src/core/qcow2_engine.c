@@ -145,10 +145,8 @@ static int engine_init(struct qcow2_engine *eng)
 	if (!eng->l2_cache || !eng->rb_cache || !eng->cow_buf || !eng->cbuf ||
 	    !eng->zbuf)
 		return qerr_set(eng->err, -ENOMEM, "out of memory");
-	ret = engine_load_l1(eng);
-	if (ret == 0)
-		ret = qcow2_reftable_load(eng);
-	return ret;
+	/* The refcount table is loaded when first needed: reads never do. */
+	return engine_load_l1(eng);
 }
 
 int qcow2_engine_get(struct img *img, struct qcow2_engine **out)
@@ -189,7 +187,7 @@ int qcow2_pwrite(struct qcow2_engine *eng, struct qfile *f, const void *buf,
 		return ret;
 	}
 	if (f == eng->file && off + len > eng->phys_size)
-		eng->phys_size = off + len;
+		eng->s->file_size = eng->phys_size = off + len;
 	if (f != eng->file && off + len > eng->data_phys_size)
 		eng->data_phys_size = off + len;
 	return 0;
@@ -332,6 +330,7 @@ int qcow2_prepare_write(struct qcow2_engine *eng)
 			return ret;
 	}
 	if (h->version >= 3 && (h->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+		/* The old refcount structure is not read: it may be stale. */
 		ret = qcow2_rebuild_refcounts(eng);
 		if (ret < 0)
 			return ret;

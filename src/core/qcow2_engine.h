@@ -171,7 +171,10 @@ int qcow2_sync(struct qcow2_engine *eng);
 uint64_t qcow2_rc_get(const uint8_t *block, unsigned order, uint64_t idx);
 void qcow2_rc_set(uint8_t *block, unsigned order, uint64_t idx, uint64_t v);
 
-/* Load and validate the refcount table named by the header. */
+/*
+ * Load and validate the refcount table named by the header, once; every
+ * refcount function below calls it, so reads never need it.
+ */
 int qcow2_reftable_load(struct qcow2_engine *eng);
 /* Refcount of host cluster index idx (0 beyond the refcount table). */
 int qcow2_refcount_get(struct qcow2_engine *eng, uint64_t idx, uint64_t *rc);
@@ -231,6 +234,9 @@ void qcow2_cache_depends_on_flush(struct qcow2_cache *c);
 int qcow2_cache_flush_deps(struct qcow2_cache *c);
 /* Forget the table at off (its cluster was freed); drops dirty data. */
 void qcow2_cache_discard(struct qcow2_cache *c, uint64_t off);
+/* Does a cached table lie in [off, off+len)? */
+bool qcow2_cache_contains(const struct qcow2_cache *c, uint64_t off,
+			  uint64_t len);
 /* Forget every unpinned table and the dependency (dirty data is lost). */
 void qcow2_cache_reset(struct qcow2_cache *c);
 /* Bytes of table memory held (for the memory-bound test). */

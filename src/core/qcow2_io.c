@@ -174,6 +174,23 @@ static void zero_entry(struct qcow2_engine *eng, enum zmode mode, uint64_t g,
 	(void)g;
 }
 
+/*
+ * Subclusters [a, b) of a cluster (byte offsets, subcluster aligned) as a
+ * bitmap; all of them without extended L2.
+ */
+static uint64_t units_between(const struct qcow2_engine *eng, uint64_t a,
+			      uint64_t b)
+{
+	unsigned first, last;
+
+	if (!eng->extl2)
+		return 0xffffffffULL;
+	first = (unsigned)(a >> eng->sc_bits);
+	last = (unsigned)((b + (1ULL << eng->sc_bits) - 1) >> eng->sc_bits);
+	return (last >= 32 ? 0xffffffffULL : (1ULL << last) - 1) &
+	       ~((1ULL << first) - 1);
+}
+
 /* Whole units [off, end) inside one L2 table become zero / discarded. */
 static int zero_in_table(struct qcow2_engine *eng, enum zmode mode,
 			 uint64_t off, uint64_t end)
@@ -195,14 +212,11 @@ static int zero_in_table(struct qcow2_engine *eng, enum zmode mode,
 		uint64_t gc = g & ~(cs - 1), i = qcow2_l2_index(eng, g);
 		uint64_t ce = end - gc < cs ? end : gc + cs;
 		uint64_t e = qcow2_l2_get(eng, t, i), bm = qcow2_l2_bitmap(eng, t, i);
-		uint64_t mask = 0xffffffffULL, ne, nbm;
+		/* The image end closes its last (sub)cluster. */
+		uint64_t ue = ce == eng->img->size ? gc + cs : ce;
+		uint64_t mask = units_between(eng, g - gc, ue - gc), ne, nbm;
 		bool drop;
 
-		if (eng->extl2 && (g != gc || ce != gc + cs))
-			mask = (uint32_t)(((ce - gc) >> eng->sc_bits == 32
-						   ? ~0U
-						   : (1U << ((ce - gc) >> eng->sc_bits)) - 1) &
-					  ~((1U << ((g - gc) >> eng->sc_bits)) - 1));
 		ret = qcow2_l2_check(eng, gc, e, bm);
 		if (ret < 0)
 			break;

@@ -29,56 +29,52 @@
 
 #include "core/qcow2_engine.h"
 
+/* Where entry idx of a sub-byte (1, 2 or 4 bit) refcount block lives. */
+static unsigned subbyte(unsigned order, uint64_t idx, uint64_t *byte,
+			unsigned *mask)
+{
+	unsigned bits = 1U << order, per = 8U >> order;
+	unsigned shift = (unsigned)(idx % per) * bits;
+
+	*byte = idx / per;
+	*mask = ((1U << bits) - 1) << shift;
+	return shift;
+}
+
 uint64_t qcow2_rc_get(const uint8_t *block, unsigned order, uint64_t idx)
 {
-	unsigned bits, per, shift;
+	uint64_t byte;
+	unsigned mask, shift;
 
-	switch (order) {
-	case 0:
-	case 1:
-	case 2:
-		bits = 1U << order;
-		per = 8U >> order;
-		shift = (unsigned)(idx % per) * bits;
-		return (block[idx / per] >> shift) & ((1U << bits) - 1);
-	case 3:
-		return block[idx];
-	case 4:
-		return be16_get(block + idx * 2);
-	case 5:
-		return be32_get(block + idx * 4);
-	default:
-		return be64_get(block + idx * 8);
+	if (order < 3) {
+		shift = subbyte(order, idx, &byte, &mask);
+		return (block[byte] & mask) >> shift;
 	}
+	if (order == 3)
+		return block[idx];
+	if (order == 4)
+		return be16_get(block + idx * 2);
+	if (order == 5)
+		return be32_get(block + idx * 4);
+	return be64_get(block + idx * 8);
 }
 
 void qcow2_rc_set(uint8_t *block, unsigned order, uint64_t idx, uint64_t v)
 {
-	unsigned bits, per, shift, mask;
+	uint64_t byte;
+	unsigned mask, shift;
 
-	switch (order) {
-	case 0:
-	case 1:
-	case 2:
-		bits = 1U << order;
-		per = 8U >> order;
-		shift = (unsigned)(idx % per) * bits;
-		mask = ((1U << bits) - 1) << shift;
-		block[idx / per] = (uint8_t)((block[idx / per] & ~mask) |
-					     ((v << shift) & mask));
-		break;
-	case 3:
+	if (order < 3) {
+		shift = subbyte(order, idx, &byte, &mask);
+		block[byte] = (uint8_t)((block[byte] & ~mask) | ((v << shift) & mask));
+	} else if (order == 3) {
 		block[idx] = (uint8_t)v;
-		break;
-	case 4:
+	} else if (order == 4) {
 		be16_put(block + idx * 2, (uint16_t)v);
-		break;
-	case 5:
+	} else if (order == 5) {
 		be32_put(block + idx * 4, (uint32_t)v);
-		break;
-	default:
+	} else {
 		be64_put(block + idx * 8, v);
-		break;
 	}
 }
 
@@ -88,6 +84,9 @@ int qcow2_reftable_load(struct qcow2_engine *eng)
 	uint64_t bytes = (uint64_t)h->refcount_table_clusters << eng->cluster_bits;
 	uint8_t *raw;
 	int ret;
+
+	if (eng->reftable)
+		return 0;
 
 	if (bytes == 0 || bytes > QCOW2_MAX_REFTABLE_BYTES)
 		return qerr_set(eng->err, -EIO,
@@ -102,35 +101,39 @@ int qcow2_reftable_load(struct qcow2_engine *eng)
 		free(raw);
 		return ret;
 	}
-	eng->reftable = (uint64_t *)raw;
-	eng->reftable_entries = bytes / 8;
-	eng->reftable_offset = h->refcount_table_offset;
-	eng->reftable_clusters = h->refcount_table_clusters;
-	for (uint64_t i = 0; i < eng->reftable_entries; i++) {
+	for (uint64_t i = 0; i < bytes / 8 && ret == 0; i++) {
 		uint64_t e = be64_get(raw + i * 8);
 
-		eng->reftable[i] = e;
+		((uint64_t *)raw)[i] = e;
 		if (e & QCOW2_REFT_RESERVED)
-			return qerr_set(eng->err, -EIO,
+			ret = qerr_set(eng->err, -EIO,
 					"refcount table entry %llu (0x%llx) has "
 					"reserved bits set",
 					(unsigned long long)i,
 					(unsigned long long)e);
-		if (e & (eng->cluster_size - 1))
-			return qerr_set(eng->err, -EIO,
+		else if (e & (eng->cluster_size - 1))
+			ret = qerr_set(eng->err, -EIO,
 					"refcount block offset 0x%llx in "
 					"refcount table entry %llu is not "
 					"cluster aligned",
 					(unsigned long long)e,
 					(unsigned long long)i);
-		if (e && e >= eng->phys_size)
-			return qerr_set(eng->err, -EIO,
+		else if (e && e >= eng->phys_size)
+			ret = qerr_set(eng->err, -EIO,
 					"refcount block offset 0x%llx in "
 					"refcount table entry %llu is past the "
 					"end of the file",
 					(unsigned long long)e,
 					(unsigned long long)i);
 	}
+	if (ret < 0) {
+		free(raw);
+		return qcow2_corrupt(eng, "%s", qerr_msg(eng->err));
+	}
+	eng->reftable = (uint64_t *)raw;
+	eng->reftable_entries = bytes / 8;
+	eng->reftable_offset = h->refcount_table_offset;
+	eng->reftable_clusters = h->refcount_table_clusters;
 	return 0;
 }
 
@@ -150,9 +153,11 @@ int qcow2_refcount_get(struct qcow2_engine *eng, uint64_t idx, uint64_t *rc)
 {
 	uint64_t ti = idx >> eng->rb_bits;
 	uint8_t *block;
-	int ret;
+	int ret = qcow2_reftable_load(eng);
 
 	*rc = 0;
+	if (ret < 0)
+		return ret;
 	if (!rb_exists(eng, ti))
 		return 0;
 	ret = rb_get(eng, ti, &block);
@@ -534,36 +539,6 @@ static int take_clusters(struct qcow2_engine *eng, uint64_t start, uint64_t n)
 	return 0;
 }
 
-int qcow2_alloc_clusters(struct qcow2_engine *eng, uint64_t n, uint64_t *off)
-{
-	uint64_t start;
-	int ret;
-
-	if (n == 0 || n > (1ULL << 30))
-		return qerr_set(eng->err, -EINVAL,
-				"cannot allocate %llu clusters at once",
-				(unsigned long long)n);
-	ret = flush_pending_free(eng);
-	if (ret < 0)
-		return ret;
-	for (;;) {
-		ret = find_free_run(eng, n, &start);
-		if (ret < 0)
-			return ret;
-		ret = ensure_blocks(eng, start, n);
-		if (ret < 0)
-			return ret;
-		if (ret == 0)
-			break;
-		/* a new block may have landed in the run: look again */
-	}
-	ret = take_clusters(eng, start, n);
-	if (ret < 0)
-		return ret;
-	*off = start << eng->cluster_bits;
-	return 0;
-}
-
 static int range_is_free(struct qcow2_engine *eng, uint64_t start, uint64_t n)
 {
 	for (uint64_t c = start; c < start + n; c++) {
@@ -578,28 +553,55 @@ static int range_is_free(struct qcow2_engine *eng, uint64_t start, uint64_t n)
 	return 0;
 }
 
+/*
+ * Take n clusters: the first free run (fixed false) or exactly those at
+ * *start (fixed true, -EEXIST when one is in use).  Refcount blocks are
+ * created first; since one may land in the run, the run is looked for
+ * again until no block had to be made.
+ */
+static int alloc_run(struct qcow2_engine *eng, uint64_t n, uint64_t *start,
+		     bool fixed)
+{
+	int ret = qcow2_reftable_load(eng);
+
+	if (ret == 0)
+		ret = flush_pending_free(eng);
+	while (ret == 0) {
+		ret = fixed ? range_is_free(eng, *start, n)
+			    : find_free_run(eng, n, start);
+		if (ret == 0)
+			ret = ensure_blocks(eng, *start, n);
+		if (ret == 0)
+			return take_clusters(eng, *start, n);
+		if (ret > 0)
+			ret = 0;
+	}
+	return ret;
+}
+
+int qcow2_alloc_clusters(struct qcow2_engine *eng, uint64_t n, uint64_t *off)
+{
+	uint64_t start = 0;
+	int ret;
+
+	if (n == 0 || n > (1ULL << 30))
+		return qerr_set(eng->err, -EINVAL,
+				"cannot allocate %llu clusters at once",
+				(unsigned long long)n);
+	ret = alloc_run(eng, n, &start, false);
+	if (ret == 0)
+		*off = start << eng->cluster_bits;
+	return ret;
+}
+
 int qcow2_alloc_clusters_at(struct qcow2_engine *eng, uint64_t off,
 			    uint64_t n)
 {
 	uint64_t start = off >> eng->cluster_bits;
-	int ret;
 
 	if (n == 0 || start + n > max_cluster_index(eng))
 		return -EEXIST;
-	ret = flush_pending_free(eng);
-	if (ret < 0)
-		return ret;
-	for (;;) {
-		ret = range_is_free(eng, start, n);
-		if (ret < 0)
-			return ret;
-		ret = ensure_blocks(eng, start, n);
-		if (ret < 0)
-			return ret;
-		if (ret == 0)
-			break;
-	}
-	return take_clusters(eng, start, n);
+	return alloc_run(eng, n, &start, true);
 }
 
 /* After a refcount reached 0: the cluster may be reused, carefully. */
@@ -624,6 +626,9 @@ int qcow2_refcount_update(struct qcow2_engine *eng, uint64_t off,
 
 	if (len == 0 || delta == 0)
 		return 0;
+	ret = qcow2_reftable_load(eng);
+	if (ret < 0)
+		return ret;
 	first = off >> eng->cluster_bits;
 	last = (off + len - 1) >> eng->cluster_bits;
 	/* Check the whole range before changing anything. */

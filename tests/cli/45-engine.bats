@@ -146,9 +146,9 @@ crashes() {
 	differential std cluster_size=65536 16M --ops 2000 --batch 250 --seed 1 --qemu-io
 }
 
-@test "differential: 512-byte clusters, compressed writes, snapshots" {
+@test "differential: 512-byte clusters, an odd size, compressed writes, snapshots" {
 	need_qemu
-	differential c512 cluster_size=512 4M --ops 1500 --batch 250 --seed 2 --compressed --snapshots
+	differential c512 cluster_size=512 3001344 --ops 1500 --batch 250 --seed 2 --compressed --snapshots
 }
 
 @test "differential: 4 KiB clusters, refcount_bits=1, compressed writes" {
@@ -172,9 +172,9 @@ crashes() {
 	differential v2 backing,compat=0.10,cluster_size=4096 4M --ops 1500 --batch 250 --seed 6 --snapshots
 }
 
-@test "differential: extended L2 over a backing file, snapshots, qemu-io taking turns" {
+@test "differential: extended L2 over a backing file, an odd size, snapshots, qemu-io taking turns" {
 	need_qemu
-	differential xl2 backing,extended_l2=on 8M --ops 1500 --batch 250 --seed 7 --snapshots --qemu-io
+	differential xl2 backing,extended_l2=on 5000192 --ops 1500 --batch 250 --seed 7 --snapshots --qemu-io
 }
 
 @test "differential: extended L2 with 2 MiB clusters, compressed writes" {
@@ -320,4 +320,93 @@ crashes() {
 	[ "$stderr" = "qcow2-fuzz: e.qcow2: reading encrypted images is not supported yet" ]
 	run -1 --separate-stderr fuzz write e.qcow2 0 512 1
 	[ "$stderr" = "qcow2-fuzz: e.qcow2: writing encrypted images is not supported yet" ]
+}
+
+@test "qimg io and qemu-io take turns on one image and each reads what both wrote" {
+	need_qemu
+	qemu-img create -q -f qcow2 base.qcow2 4M
+	qemu-io -c "write -P 0x11 0 4M" base.qcow2 >/dev/null
+	qemu-img create -q -f qcow2 -o cluster_size=4096 -b base.qcow2 -F qcow2 a.qcow2 4M
+	RANDOM=45
+	declare -a offs lens pats
+	for turn in $(seq 0 39); do
+		offs[turn]=$(( (RANDOM % 4000) * 1024 ))
+		lens[turn]=$(( (RANDOM % 96 + 1) * 1024 ))
+		pats[turn]=$(( turn + 0x20 ))
+		if (( turn % 2 )); then
+			qemu-io -c "write -P ${pats[turn]} ${offs[turn]} ${lens[turn]}" a.qcow2 >/dev/null
+		else
+			qimg io -c "write -P ${pats[turn]} ${offs[turn]} ${lens[turn]}" a.qcow2 >/dev/null
+		fi
+		if (( turn % 10 == 9 )); then
+			qemu-img snapshot -c "s$turn" a.qcow2
+		fi
+	done
+	qemu-img check a.qcow2
+	# Replay the writes on a raw copy of the base: the expected content.
+	qemu-img convert -O raw base.qcow2 want.raw
+	for turn in $(seq 0 39); do
+		qemu-io -f raw -c "write -P ${pats[turn]} ${offs[turn]} ${lens[turn]}" want.raw >/dev/null
+	done
+	# qemu reads it all (compare), and so does the engine (cat).
+	qemu-img compare -f qcow2 -F raw a.qcow2 want.raw
+	fuzz cat a.qcow2 ours.raw
+	cmp ours.raw want.raw
+	for k in 0 10 20 30; do
+		qemu-img convert -l snapshot.name=s$((k + 9)) -O raw a.qcow2 snap.raw
+		qemu-img convert -O raw base.qcow2 want.raw
+		for turn in $(seq 0 $((k + 9))); do
+			qemu-io -f raw -c "write -P ${pats[turn]} ${offs[turn]} ${lens[turn]}" want.raw >/dev/null
+		done
+		cmp snap.raw want.raw
+	done
+}
+
+@test "growing an image extends the L1 table and hides the backing file past the old end" {
+	need_qemu
+	qemu-img create -q -f qcow2 base.qcow2 64M
+	qemu-io -c "write -P 9 0 64M" base.qcow2 >/dev/null
+	qemu-img create -q -f qcow2 -o cluster_size=512 -b base.qcow2 -F qcow2 a.qcow2 1M
+	l1_before=$(peek64 a.qcow2 40)
+	qimg io -c "write -P 3 1000k 24k" -c "truncate 64M" -c "write -P 4 60M 1M" a.qcow2
+	[ "$(peek64 a.qcow2 40)" != "$l1_before" ]
+	[ "$(peek_be32 a.qcow2 36)" -eq 2048 ]
+	run -0 qemu-img check a.qcow2
+	[[ $output == *"No errors were found on the image."* ]]
+	run -0 qemu-io -c "read -P 9 0 1000k" -c "read -P 3 1000k 24k" -c "read -P 0 1M 59M" \
+		-c "read -P 4 60M 1M" -c "read -P 0 61M 3M" a.qcow2
+	[[ $output != *"Pattern verification failed"* ]]
+	[ "$(grep -c '^read ' <<<"$output")" -eq 5 ]
+}
+
+@test "an L2 entry pointing at the L1 table is not written through" {
+	need_qemu
+	qemu-img create -q -f qcow2 a.qcow2 1M
+	qemu-io -c "write -P 1 0 64k" a.qcow2 >/dev/null
+	l1=$(peek64 a.qcow2 40)
+	e=$(l2_entry_off a.qcow2 0)
+	poke_be64 a.qcow2 $e $(( (1 << 63) | l1 ))
+	cp a.qcow2 before
+	run -1 --separate-stderr fuzz write a.qcow2 0 4096 2
+	[ "$stderr" = "qcow2-fuzz: a.qcow2: guest data write at host offset $(printf 0x%x $l1) would overwrite the L1 table" ]
+	cmp -i $l1:$l1 -n 65536 a.qcow2 before
+	[ $(( $(peek64 a.qcow2 72) & 2 )) -eq 2 ]
+}
+
+@test "an image qemu left dirty (lazy refcounts, killed) is rebuilt before the first write" {
+	need_qemu
+	qemu-img create -q -f qcow2 -o lazy_refcounts=on,cluster_size=4096 a.qcow2 8M
+	qemu-img snapshot -c s0 a.qcow2
+	# qemu-io kills itself: refcounts on the file are stale, the dirty bit on.
+	qemu-io -c "write -P 1 0 1M" -c "write -c -P 2 2M 64k" -c "write -P 3 4M 3M" \
+		-c "discard 4M 1M" -c flush -c "write -P 4 1M 1M" -c "sigraise 9" \
+		a.qcow2 >/dev/null 2>&1 || true
+	[ $(( $(peek64 a.qcow2 72) & 1 )) -eq 1 ]
+	fuzz write a.qcow2 $((7 << 20)) 4096 9
+	[ $(( $(peek64 a.qcow2 72) & 1 )) -eq 0 ]
+	run -0 qemu-img check a.qcow2
+	[[ $output == *"No errors were found on the image."* ]]
+	run -0 qemu-io -c "read -P 1 0 1M" -c "read -P 2 2M 64k" -c "read -P 0 4M 1M" \
+		-c "read -P 3 5M 2M" -c "read -P 9 7M 4k" a.qcow2
+	[[ $output != *"Pattern verification failed"* ]]
 }

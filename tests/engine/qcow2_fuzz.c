@@ -40,6 +40,7 @@
 
 #include "core/img.h"
 #include "core/qcow2_engine.h"
+#include "tests/engine/qcow2_fuzz.h"
 
 enum op_kind { OP_WRITE, OP_READ, OP_ZERO, OP_ZERO_UNMAP, OP_DISCARD,
 	       OP_COMPRESSED, OP_FLUSH };
@@ -77,9 +78,7 @@ static uint64_t rnd_below(uint64_t n)
 	return n ? rnd() % n : 0;
 }
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -226,6 +225,12 @@ static void model_apply(const struct cfg *c, struct model *m, uint64_t i,
 	}
 }
 
+static void model_free(struct model *m)
+{
+	free(m->mem);
+	free(m->base);
+}
+
 static int run_cmd(const char *cmd, bool quiet)
 {
 	int st = system(cmd);
@@ -363,6 +368,25 @@ static void model_init(const struct cfg *c, struct model *m)
 	}
 }
 
+/*
+ * qemu-img check's exit status on the closed image; its report is shown
+ * when the status is not one of the accepted ones (0, and 3 if leaks_ok).
+ */
+static int qemu_check(const struct cfg *c, bool leaks_ok)
+{
+	char cmd[4096];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "qemu-img check '%s' >'%s.check' 2>&1",
+		 c->image, c->image);
+	st = run_cmd(cmd, true);
+	if (st != 0 && !(leaks_ok && st == 3)) {
+		snprintf(cmd, sizeof(cmd), "cat '%s.check' >&2", c->image);
+		run_cmd(cmd, true);
+	}
+	return st;
+}
+
 /* qemu's verdict on the closed image; model written next to it. */
 static void judge(const struct cfg *c, struct model *m, uint64_t batch)
 {
@@ -370,13 +394,8 @@ static void judge(const struct cfg *c, struct model *m, uint64_t batch)
 
 	snprintf(model, sizeof(model), "%s.model", c->image);
 	write_file(model, m->mem, c->size);
-	snprintf(cmd, sizeof(cmd), "qemu-img check '%s' >'%s.check' 2>&1",
-		 c->image, c->image);
-	if (run_cmd(cmd, false) != 0) {
-		snprintf(cmd, sizeof(cmd), "cat '%s.check' >&2", c->image);
-		run_cmd(cmd, true);
+	if (qemu_check(c, false) != 0)
 		die("batch %" PRIu64 ": qemu-img check is not clean", batch);
-	}
 	snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f qcow2 -F raw '%s' '%s'",
 		 c->image, model);
 	if (run_cmd(cmd, false) != 0)
@@ -498,8 +517,7 @@ static int cmd_run(struct cfg *c)
 		snapshot_check(c, k);
 	printf("qcow2-fuzz: %" PRIu64 " ops, %u snapshots: ok\n", c->ops, snaps);
 	free(buf);
-	free(m.mem);
-	free(m.base);
+	model_free(&m);
 	return 0;
 }
 
@@ -540,8 +558,7 @@ static int cmd_crash(struct cfg *c)
 			img_close(img);
 			close(fd);
 			free(buf);
-			free(m.mem);
-			free(m.base);
+			model_free(&m);
 			exit(87);
 		}
 		model_apply(c, &m, i, &o);
@@ -552,8 +569,7 @@ static int cmd_crash(struct cfg *c)
 	log_line(fd, 'E', c->ops);
 	close(fd);
 	free(buf);
-	free(m.mem);
-	free(m.base);
+	model_free(&m);
 	return 0;
 }
 
@@ -565,7 +581,7 @@ static int cmd_verify(struct cfg *c)
 	struct img *img;
 	struct qcow2_engine *eng;
 	uint64_t flushed = 0, started = 0, end_seen = 0, v;
-	char tag, cmd[4096];
+	char tag;
 	FILE *f;
 	bool any_flush = false;
 
@@ -611,20 +627,14 @@ static int cmd_verify(struct cfg *c)
 				    m.mem[off + k], flushed, started);
 	}
 	img_close(img);
-	snprintf(cmd, sizeof(cmd), "qemu-img check '%s' >'%s.check' 2>&1",
-		 c->image, c->image);
-	v = (uint64_t)run_cmd(cmd, true);
-	if (v != 0 && v != 3) {
-		snprintf(cmd, sizeof(cmd), "cat '%s.check' >&2", c->image);
-		run_cmd(cmd, true);
+	v = (uint64_t)qemu_check(c, true);
+	if (v != 0 && v != 3)
 		die("qemu-img check finds corruption after the crash");
-	}
 	printf("qcow2-fuzz: verified (flushed op %" PRIu64 ", started %" PRIu64
 	       "%s)\n", flushed, started, v == 3 ? ", leaks" : "");
 	free(mask);
 	free(buf);
-	free(m.mem);
-	free(m.base);
+	model_free(&m);
 	return 0;
 }
 
@@ -665,138 +675,6 @@ static int cmd_mem(struct cfg *c)
 		die("max RSS %ld KiB is over the %" PRIu64 " MiB limit",
 		    ru.ru_maxrss, c->rss_limit_mib);
 	return 0;
-}
-
-static struct img *open_ro(const char *path)
-{
-	struct qerr e = { 0 };
-	struct img *img;
-
-	if (img_open(&img, path, NULL, 0, &e) < 0) {
-		fprintf(stderr, "qcow2-fuzz: %s: %s\n", path, qerr_msg(&e));
-		exit(1);
-	}
-	return img;
-}
-
-static int cmd_cat(const char *image, const char *out)
-{
-	struct img *img = open_ro(image);
-	FILE *f = fopen(out, "wb");
-	uint8_t *buf = malloc(1 << 20);
-
-	if (!f || !buf)
-		die("cannot write %s", out);
-	for (uint64_t off = 0; off < img->size; off += 1 << 20) {
-		size_t n = img->size - off < (1 << 20) ? (size_t)(img->size - off) : 1 << 20;
-
-		if (img_read(img, off, buf, n) < 0) {
-			fprintf(stderr, "qcow2-fuzz: %s: %s\n", image,
-				qerr_msg(&img->err));
-			fclose(f);
-			free(buf);
-			img_close(img);
-			return 1;
-		}
-		if (fwrite(buf, 1, n, f) != n)
-			die("cannot write %s", out);
-	}
-	fclose(f);
-	free(buf);
-	img_close(img);
-	return 0;
-}
-
-struct map_run {
-	uint64_t start, len, offset;
-	bool present, zero, data, has_off;
-};
-
-static void map_print(const struct map_run *r, bool *first)
-{
-	printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
-	       ", \"depth\": 0, \"present\": %s, \"zero\": %s, \"data\": %s",
-	       *first ? "[" : ",\n", r->start, r->len, r->present ? "true" : "false",
-	       r->zero ? "true" : "false", r->data ? "true" : "false");
-	if (r->has_off)
-		printf(", \"offset\": %" PRIu64, r->offset);
-	printf("}");
-	*first = false;
-}
-
-/* One layer (no backing file): the JSON qemu-img map prints. */
-static int cmd_map(const char *image)
-{
-	struct img *img = open_ro(image);
-	struct map_run cur = { 0 };
-	bool first = true, have = false;
-
-	for (uint64_t off = 0; off < img->size;) {
-		struct img_bstatus st;
-		struct map_run r;
-
-		if (img_block_status(img, off, img->size - off, &st) < 0 || !st.len) {
-			fprintf(stderr, "qcow2-fuzz: %s: %s\n", image,
-				qerr_msg(&img->err));
-			img_close(img);
-			return 1;
-		}
-		r.start = off;
-		r.len = st.len;
-		r.present = st.flags & IMG_BS_ALLOCATED;
-		r.zero = (st.flags & IMG_BS_ZERO) || !(st.flags & IMG_BS_ALLOCATED);
-		r.data = st.flags & IMG_BS_DATA;
-		r.has_off = st.flags & IMG_BS_OFFSET;
-		r.offset = st.host_offset;
-		if (have && cur.present == r.present && cur.zero == r.zero &&
-		    cur.data == r.data && cur.has_off == r.has_off &&
-		    (!r.has_off || cur.offset + cur.len == r.offset)) {
-			cur.len += r.len;
-		} else {
-			if (have)
-				map_print(&cur, &first);
-			cur = r;
-			have = true;
-		}
-		off += st.len;
-	}
-	if (have)
-		map_print(&cur, &first);
-	printf("]\n");
-	img_close(img);
-	return 0;
-}
-
-/* One operation, for tests of error paths and messages. */
-static int cmd_one(const char *mode, char **args, int nargs)
-{
-	struct qerr e = { 0 };
-	struct img *img;
-	uint64_t off, len;
-	uint8_t *buf;
-	int ret;
-
-	if (nargs < 3)
-		die("usage: qcow2-fuzz %s IMAGE OFF LEN [BYTE]", mode);
-	off = strtoull(args[1], NULL, 0);
-	len = strtoull(args[2], NULL, 0);
-	if (img_open(&img, args[0], NULL, IMG_RDWR, &e) < 0) {
-		fprintf(stderr, "qcow2-fuzz: %s: %s\n", args[0], qerr_msg(&e));
-		return 1;
-	}
-	buf = malloc(len ? len : 1);
-	memset(buf, nargs > 3 ? (int)strtol(args[3], NULL, 0) : 0, len);
-	if (strcmp(mode, "write") == 0)
-		ret = img_write(img, off, buf, len);
-	else if (strcmp(mode, "zero") == 0)
-		ret = img_write_zeroes(img, off, len, 0);
-	else
-		ret = img_discard(img, off, len);
-	if (ret < 0)
-		fprintf(stderr, "qcow2-fuzz: %s: %s\n", args[0], qerr_msg(&img->err));
-	free(buf);
-	img_close(img);
-	return ret < 0;
 }
 
 int main(int argc, char **argv)

@@ -79,7 +79,7 @@ crash_all() {
 seed=$first
 while [ "$seed" -le "$last" ]; do
 	diff_run c512 cluster_size=512 4M "$seed" --ops 3000 --batch 300 --compressed --snapshots
-	diff_run c4k cluster_size=4096 8M "$seed" --ops 3000 --batch 300 --qemu-io
+	diff_run c4k cluster_size=4096 8389120 "$seed" --ops 3000 --batch 300 --qemu-io
 	diff_run c64k cluster_size=65536 32M "$seed" --ops 3000 --batch 300 --snapshots --qemu-io
 	diff_run c2m cluster_size=2M 96M "$seed" --ops 1000 --batch 200 --snapshots --compressed
 	diff_run v2 compat=0.10,cluster_size=4096 8M "$seed" --ops 3000 --batch 300 --snapshots
@@ -87,10 +87,10 @@ while [ "$seed" -le "$last" ]; do
 	diff_run rc1 refcount_bits=1,cluster_size=512 4M "$seed" --ops 3000 --batch 300 --compressed
 	diff_run rc64 refcount_bits=64,cluster_size=4096 8M "$seed" --ops 3000 --batch 300 --snapshots
 	diff_run xl2 extended_l2=on 16M "$seed" --ops 3000 --batch 300 --snapshots --compressed
-	diff_run xl2b backing,extended_l2=on,cluster_size=16384 8M "$seed" --ops 3000 --batch 300 --qemu-io
+	diff_run xl2b backing,extended_l2=on,cluster_size=16384 8389120 "$seed" --ops 3000 --batch 300 --qemu-io
 	diff_run xl2m extended_l2=on,cluster_size=2M 96M "$seed" --ops 1000 --batch 200 --snapshots
 	diff_run zstd compression_type=zstd,cluster_size=4096 8M "$seed" --ops 3000 --batch 300 --compressed
-	diff_run lazy lazy_refcounts=on 16M "$seed" --ops 3000 --batch 300 --snapshots --compressed
+	diff_run lazy lazy_refcounts=on 16778752 "$seed" --ops 3000 --batch 300 --snapshots --compressed
 	diff_run df data_file=a.raw,cluster_size=4096 8M "$seed" --ops 3000 --batch 300
 	diff_run dfx data_file=a.raw,extended_l2=on 16M "$seed" --ops 3000 --batch 300
 	crash_all c64k cluster_size=65536 8M "$seed" --ops 200

@@ -54,6 +54,9 @@ void test_json(void);
 void test_qcow2_header(void);
 void test_qcow2_header_write(void);
 void test_raw(void);
+void test_crypto(void);
+void test_luks(void);
+void test_secret(void);
 void test_refcount(void);
 void test_compress(void);
 

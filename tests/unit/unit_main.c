@@ -16,6 +16,9 @@ static const struct {
 	{ "qcow2_header", test_qcow2_header },
 	{ "qcow2_header_write", test_qcow2_header_write },
 	{ "raw", test_raw },
+	{ "crypto", test_crypto },
+	{ "luks", test_luks },
+	{ "secret", test_secret },
 	{ "refcount", test_refcount },
 	{ "compress", test_compress },
 };
