@@ -63,6 +63,11 @@ int cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct img;
 int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 		   unsigned flags, struct img **out);
+/*
+ * --object: add the secret it defines (core/secret.h).  Returns 0, 1 when
+ * it asked for help (printed: exit 0), or -1 after printing the error.
+ */
+int cmd_add_object(const char *spec);
 /* qemu's three-line warning for a raw format guessed by probing. */
 void cmd_probe_warning(const char *path);
 

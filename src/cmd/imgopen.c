@@ -4,9 +4,8 @@
  * qemu-img 7.2's refusals, and its warning when a writable image's format
  * was probed and guessed raw.
  *
- * --image-opts takes the keys qimg can honour: driver, file.filename and
- * file.driver=file.  Anything else is refused as qemu refuses an option
- * the format does not take, rather than silently ignored.
+ * --image-opts is parsed and checked by util/imgopts.c: anything the
+ * format does not take is refused as qemu refuses it, not ignored.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +13,9 @@
 
 #include "cmd/cmd.h"
 #include "core/img.h"
+#include "core/secret.h"
 #include "util/msg.h"
-#include "util/opts.h"
+#include "util/imgopts.h"
 
 void cmd_probe_warning(const char *path)
 {
@@ -30,54 +30,11 @@ void cmd_probe_warning(const char *path)
 		path);
 }
 
-/* Split "driver=FMT,file.filename=PATH[,file.driver=file]". */
-static int parse_image_opts(const char *text, char **path, char **fmt)
-{
-	struct optlist l = { 0 };
-	struct qerr e = { 0 };
-	const char *file, *drv, *proto;
-	int ret = -1;
-
-	if (optlist_parse(&l, text, &e) < 0) {
-		msg_error("%s", qerr_msg(&e));
-		goto out;
-	}
-	file = optlist_get(&l, "file.filename");
-	drv = optlist_get(&l, "driver");
-	proto = optlist_get(&l, "file.driver");
-	if (proto && strcmp(proto, "file") != 0) {
-		msg_error("Could not open '%s': Unknown protocol '%s'", text,
-			  proto);
-		goto out;
-	}
-	for (size_t i = 0; i < l.n; i++) {
-		if (!l.v[i].used) {
-			msg_error("Could not open '%s': Invalid parameter '%s'",
-				  text, l.v[i].key);
-			goto out;
-		}
-	}
-	if (!file) {
-		msg_error("Could not open '%s': A block device must be "
-			  "specified for \"file\"", text);
-		goto out;
-	}
-	*path = strdup(file);
-	*fmt = drv ? strdup(drv) : NULL;
-	if (!*path || (drv && !*fmt)) {
-		msg_error("out of memory");
-		goto out;
-	}
-	ret = 0;
-out:
-	optlist_free(&l);
-	return ret;
-}
-
 int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 		   unsigned flags, struct img **out)
 {
-	char *path = NULL, *ofmt = NULL;
+	struct image_opts io = { 0 };
+	const char *path = name;
 	struct qerr e = { 0 };
 	int ret = -1;
 
@@ -88,22 +45,43 @@ int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 				  "exclusive");
 			return -1;
 		}
-		if (parse_image_opts(name, &path, &ofmt) < 0)
+		if (image_opts_parse(name, &io, &e) < 0) {
+			msg_error("Could not open '%s': %s", name, qerr_msg(&e));
 			goto out;
-		fmt = ofmt;
-	} else if (!(path = strdup(name))) {
-		msg_error("out of memory");
-		return -1;
+		}
+		path = io.filename;
+		fmt = io.driver;
 	}
 	if (img_open(out, path, fmt, flags, &e) < 0) {
 		cmd_report(name, &e);
+		goto out;
+	}
+	if (image_opts && image_opts_check(&io, (*out)->drv->name, &e) < 0) {
+		msg_error("Could not open '%s': %s", name, qerr_msg(&e));
+		img_close(*out);
+		*out = NULL;
 		goto out;
 	}
 	if (!fmt && (flags & IMG_RDWR) && (*out)->drv == &raw_driver)
 		cmd_probe_warning(path);
 	ret = 0;
 out:
-	free(path);
-	free(ofmt);
+	image_opts_free(&io);
 	return ret;
+}
+
+int cmd_add_object(const char *spec)
+{
+	struct qerr e = { 0 };
+	int ret = secret_object_add(spec, &e);
+
+	if (ret < 0) {
+		msg_error("%s", qerr_msg(&e));
+		return -1;
+	}
+	if (ret > 0) {
+		fputs(secret_object_help(ret), stdout);
+		return 1;
+	}
+	return 0;
 }

@@ -17,8 +17,8 @@
  *    refused before anything is copied (qemu copies, then refuses);
  *  - a new backing chain that contains the image itself is refused (qemu
  *    fails on its own image lock; with -u it writes the loop);
- *  - cache modes are checked and otherwise ignored; --object is accepted
- *    and not used (encrypted images cannot be written yet);
+ *  - cache modes are checked and otherwise ignored; --object secrets are
+ *    checked, but encrypted images cannot be written yet;
  *  - -F names qimg does not know (vmdk, ...) are invalid format names.
  */
 #include <errno.h>
@@ -256,7 +256,10 @@ int cmd_rebase(int argc, char **argv)
 			a.force_share = true;
 			break;
 		case CMD_OPT_OBJECT:
-			break;	/* no secrets needed yet */
+			c = cmd_add_object(optarg);
+			if (c != 0)
+				return c < 0 ? 1 : 0;
+			break;
 		case CMD_OPT_IMAGE_OPTS:
 			a.image_opts = true;
 			break;

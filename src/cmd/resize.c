@@ -14,9 +14,9 @@
  * --shrink for any reduction; the format's own rules (a qcow2 size is a
  * multiple of 512, ...) come from the core.
  *
- * Differences from qemu-img: --object is accepted and not used (writing
- * encrypted images is not supported yet); errors the core reports name
- * the image ("qimg: FILE: message").
+ * Differences from qemu-img: --object secrets are checked but encrypted
+ * images cannot be written yet; errors the core reports name the image
+ * ("qimg: FILE: message").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -186,7 +186,10 @@ int cmd_resize(int argc, char **argv)
 			a.quiet = true;
 			break;
 		case CMD_OPT_OBJECT:
-			break;	/* no secrets needed yet */
+			c = cmd_add_object(optarg);
+			if (c != 0)
+				return c < 0 ? 1 : 0;
+			break;
 		case CMD_OPT_IMAGE_OPTS:
 			a.image_opts = true;
 			break;

@@ -135,7 +135,9 @@ step() {
 	run -1 --separate-stderr qimg resize -f raw --image-opts driver=qcow2,file.filename=a.qcow2 2M
 	[ "$stderr" = "qimg: --image-opts and --format are mutually exclusive" ]
 	run -1 --separate-stderr qimg resize --image-opts driver=qcow2,file.filename=a.qcow2,bogus=1 2M
-	[ "$stderr" = "qimg: Could not open 'driver=qcow2,file.filename=a.qcow2,bogus=1': Invalid parameter 'bogus'" ]
+	[ "$stderr" = "qimg: Could not open 'driver=qcow2,file.filename=a.qcow2,bogus=1': Block format 'qcow2' does not support the option 'bogus'" ]
+	run -1 --separate-stderr qimg resize --object secret,id=s0 a.qcow2 2M
+	[ "$stderr" = "qimg: Either 'file' or 'data' must be provided" ]
 	run -0 qimg resize --object secret,id=s0,data=x --image-opts driver=qcow2,file.filename=a.qcow2 2M
 	[ "$(vsize a.qcow2)" = 2097152 ]
 	run -1 --separate-stderr qimg resize -f qcow2 a.raw 2M
