@@ -256,9 +256,8 @@ int cmd_rebase(int argc, char **argv)
 			a.force_share = true;
 			break;
 		case CMD_OPT_OBJECT:
-			c = cmd_add_object(optarg);
-			if (c != 0)
-				return c < 0 ? 1 : 0;
+			if ((c = cmd_add_object(optarg)) != 0)
+				return c < 0;	/* 1: error; 0: help printed */
 			break;
 		case CMD_OPT_IMAGE_OPTS:
 			a.image_opts = true;

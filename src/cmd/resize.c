@@ -186,9 +186,8 @@ int cmd_resize(int argc, char **argv)
 			a.quiet = true;
 			break;
 		case CMD_OPT_OBJECT:
-			c = cmd_add_object(optarg);
-			if (c != 0)
-				return c < 0 ? 1 : 0;
+			if ((c = cmd_add_object(optarg)) != 0)
+				return c < 0;	/* 1: error; 0: help printed */
 			break;
 		case CMD_OPT_IMAGE_OPTS:
 			a.image_opts = true;
