@@ -193,10 +193,12 @@ rebases() {
 	need_qemu
 	qemu-img create -q -f qcow2 -o compression_type=zstd,lazy_refcounts=on b.qcow2 1M
 	qemu-img create -q -f qcow2 -o compression_type=zstd,lazy_refcounts=on -b b.qcow2 -F qcow2 a.qcow2
+	poke_be64 a.qcow2 88 $((1 << 5))	# an unknown autoclear bit: cleared
 	cp a.qcow2 q.qcow2
 	run -0 qimg rebase -u -b other.qcow2 -F raw a.qcow2
 	qemu-img rebase -u -b other.qcow2 -F raw q.qcow2
 	cmp a.qcow2 q.qcow2
+	[ "$(peek_be64 a.qcow2 88)" = 0 ]
 	run -0 qimg rebase -u a.qcow2
 	qemu-img rebase -u q.qcow2
 	cmp a.qcow2 q.qcow2
