@@ -53,6 +53,15 @@ CORE_OBJS = \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
 	src/core/qcow2_rebuild.o \
+	src/core/check.o \
+	src/core/qcow2_check.o \
+	src/core/qcow2_check_refs.o \
+	src/core/qcow2_check_walk.o \
+	src/core/qcow2_check_copied.o \
+	src/core/qcow2_check_snap.o \
+	src/core/qcow2_check_repair.o \
+	src/core/qcow2_check_rebuild.o \
+	src/core/qcow2_check_data.o \
 	src/core/resize.o \
 	src/core/qcow2_resize.o \
 	src/core/chain.o \
@@ -68,6 +77,7 @@ CMD_OBJS = \
 	src/cmd/io_open.o \
 	src/cmd/io_rw.o \
 	src/cmd/io_misc.o \
+	src/cmd/check.o \
 	src/cmd/imgopen.o \
 	src/cmd/resize.o \
 	src/cmd/rebase.o
@@ -87,7 +97,8 @@ UNIT_OBJS = \
 	tests/unit/test_luks.o \
 	tests/unit/test_secret.o \
 	tests/unit/test_refcount.o \
-	tests/unit/test_compress.o
+	tests/unit/test_compress.o \
+	tests/unit/test_check.o
 
 # The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
 FUZZ_OBJS = tests/engine/qcow2_fuzz.o tests/engine/qcow2_fuzz_tools.o

@@ -26,6 +26,20 @@
  *
  * Every function returns 0 or a negative errno and leaves the reason in
  * img->err (eng->err).
+ *
+ * For other metadata code (snapshots, check -r, commit, amend):
+ *   - qcow2_engine_get() then qcow2_prepare_write() before changing
+ *     anything: it refuses what must not be written and brings refcounts
+ *     of a dirty image up to date;
+ *   - allocate with qcow2_alloc_clusters(), change refcounts with
+ *     qcow2_refcount_update() (checked, ordered against the L2 cache);
+ *     pin L2 tables with qcow2_cache_get() and mark them dirty, never
+ *     write tables behind the caches' back;
+ *   - qcow2_engine_flush() before rewriting the header or anything the
+ *     caches hold, and keep eng->l1 / qcow2_state.meta in step with what
+ *     is written (qcow2_header_set_* do both);
+ *   - the active L1 is eng->l1 in memory; an L1 entry is written through
+ *     (8 bytes) after the L2 table it names is on the file.
  */
 #ifndef QIMG_CORE_QCOW2_ENGINE_H
 #define QIMG_CORE_QCOW2_ENGINE_H
@@ -164,6 +178,8 @@ int qcow2_corrupt(struct qcow2_engine *eng, const char *fmt, ...)
 int qcow2_pwrite(struct qcow2_engine *eng, struct qfile *f, const void *buf,
 		 size_t len, uint64_t off);
 int qcow2_sync(struct qcow2_engine *eng);
+/* Lengthen the qcow2 file to size (a hole), never shorten it. */
+int qcow2_extend(struct qcow2_engine *eng, uint64_t size);
 
 /* ---- qcow2_refcount.c: refcount entries, allocation ---- */
 
@@ -387,5 +403,8 @@ int qcow2_l1_grow(struct qcow2_engine *eng, uint64_t size, uint32_t l1_size);
  */
 int qcow2_write_compressed(struct img *img, uint64_t guest_off,
 			   const void *buf);
+/* The driver's write_compressed: whole clusters (or up to the end). */
+int qcow2_write_compressed_range(struct img *img, uint64_t off, const void *buf,
+				 size_t len);
 
 #endif

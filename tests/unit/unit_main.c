@@ -21,6 +21,7 @@ static const struct {
 	{ "secret", test_secret },
 	{ "refcount", test_refcount },
 	{ "compress", test_compress },
+	{ "check", test_check },
 };
 
 int main(void)
