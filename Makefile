@@ -21,7 +21,8 @@ UTIL_OBJS = \
 	src/util/opts.o \
 	src/util/json.o \
 	src/util/render.o \
-	src/util/imgopts.o
+	src/util/imgopts.o \
+	src/util/progress.o
 
 CORE_OBJS = \
 	src/core/err.o \
@@ -64,7 +65,12 @@ CORE_OBJS = \
 	src/core/qcow2_snapshot_txn.o \
 	src/core/qcow2_snapshot_tree.o \
 	src/core/qcow2_snapshot_ops.o \
-	src/core/img_snapshot.o
+	src/core/img_snapshot.o \
+	src/core/resize.o \
+	src/core/qcow2_resize.o \
+	src/core/chain.o \
+	src/core/rebase.o \
+	src/core/qcow2_backing.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -76,7 +82,10 @@ CMD_OBJS = \
 	src/cmd/io_rw.o \
 	src/cmd/io_misc.o \
 	src/cmd/check.o \
-	src/cmd/snapshot.o
+	src/cmd/snapshot.o \
+	src/cmd/imgopen.o \
+	src/cmd/resize.o \
+	src/cmd/rebase.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)

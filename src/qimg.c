@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{ "io", cmd_io, "run qemu-io commands on a disk image" },
 	{ "check", cmd_check, "check a disk image for consistency" },
 	{ "snapshot", cmd_snapshot, "list, create, apply or delete internal snapshots" },
+	{ "resize", cmd_resize, "change the virtual size of a disk image" },
+	{ "rebase", cmd_rebase, "change the backing file of a disk image" },
 	{ NULL, NULL, NULL },
 };
 

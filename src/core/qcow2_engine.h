@@ -395,6 +395,12 @@ int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 int qcow2_flush(struct img *img);
 int qcow2_truncate(struct img *img, uint64_t size);
 /*
+ * Replace the active L1 table by a larger one of l1_size entries: written
+ * in full and synced before the header points at it (with the header's
+ * size field set to size), the old table freed after (resize).
+ */
+int qcow2_l1_grow(struct qcow2_engine *eng, uint64_t size, uint32_t l1_size);
+/*
  * Store one guest cluster compressed (convert -c).  guest_off is cluster
  * aligned; buf holds the cluster (only min(cluster, size - guest_off)
  * bytes are read; the rest of the cluster is taken as zeros).  Data that

@@ -593,3 +593,8 @@ int qcow2_write_compressed_range(struct img *img, uint64_t off, const void *buf,
 		ret = qcow2_write_compressed(img, off + done, p + done);
 	return ret;
 }
+
+int qcow2_l1_grow(struct qcow2_engine *eng, uint64_t size, uint32_t l1_size)
+{
+	return l1_grow(eng, size, l1_size);
+}
