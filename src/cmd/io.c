@@ -19,8 +19,9 @@
  *   - -s (snapshot mode) is refused; -T (trace) and -m (misalign) are
  *     accepted and do nothing; --object takes only secrets (kept for
  *     encrypted images), as the rest of qimg does.
- *   - write -c (compressed) and read/write -b (VM state) fail with
- *     "Operation not supported", as qemu-io says for raw images; write -n
+ *   - read/write -b (VM state) fail with "Operation not supported", as
+ *     qemu-io says for raw images (qcow2 keeps VM state; qimg does not
+ *     write it); write -c goes through img_write_compressed; write -n
  *     only lifts the request length limit, as zeroing never falls back to
  *     a slow path here that it would forbid.
  *   - break, remove_break, resume and wait_break fail with "Operation not
