@@ -33,8 +33,7 @@
  *   - open/reopen -o and --image-opts accept driver, file.filename,
  *     file.driver=file, read-only, force-share, cache.*, aio, discard
  *     (and filename for driver=file); other options are refused with
- *     qemu's message.  truncate -m falloc/full is a plain truncate (the
- *     content is the same; only the allocation differs).
+ *     qemu's message.
  *   - A raw image whose format was probed refuses writes that would make
  *     sector 0 look like a qcow2 header (qemu checks every format it
  *     knows); reopen -o read-only=on names the image file where qemu

@@ -246,6 +246,12 @@ setup() {
 		-c 'truncate x' -c 'truncate' -c 'truncate 1 2' \
 		-c 'truncate -1' -c 'truncate 0' -c length -c 'length 1' IMG
 	grep -qx "qimg: Invalid preallocation mode 'bogus'" m.err
+	io_same base.raw -f raw -c 'truncate -m falloc 2M' -c 'truncate 8E' \
+		-c 'truncate 7E' IMG
+	[ "$(stat -c %b m.img)" = "$(stat -c %b q.img)" ]
+	# qemu-io crashes here (no size after the mode); qimg io prints usage.
+	run -1 qimg io -f raw -c 'truncate -m off' base.raw
+	[ "$output" = "truncate [-m prealloc_mode] off -- truncates the current file at the given offset" ]
 }
 
 @test "io: a read-only image refuses every writing command" {
@@ -498,4 +504,19 @@ need_qcow2_io() {
 	[ "${lines[0]}" = "write failed: Operation not supported" ]
 	[ "${lines[1]}" = "read failed: Operation not supported" ]
 	qemu-img check -q t.qcow2
+}
+
+@test "io: truncate on qcow2 grows, shrinks and preallocates as qemu-io" {
+	need_qcow2_io
+	qemu-img create -q -f qcow2 t.qcow2 4M
+	io_same t.qcow2 -c 'write -P 1 0 1M' -c 'truncate 1M' -c length -c map \
+		-c 'truncate 1000' -c 'truncate 512k' -c info \
+		-c 'truncate -m metadata 8M' -c 'truncate -m falloc 9M' -c map \
+		-c 'truncate -m full 10M' -c map -c 'truncate 0' -c length IMG
+	qemu-img create -q -f qcow2 bk.qcow2 4M
+	qemu-io -c 'write -q -P 7 0 4M' bk.qcow2
+	qemu-img create -q -f qcow2 -b bk.qcow2 -F qcow2 sm.qcow2 1M
+	io_same sm.qcow2 -c 'truncate 4M' -c 'read -P 0 1M 3M' \
+		-c 'read -P 7 0 1M' -c map -c 'truncate 512k' -c 'truncate 3M' \
+		-c 'read -P 7 0 512k' -c 'read -P 0 512k 2560k' -c map IMG
 }
