@@ -321,6 +321,11 @@ int qcow2_corrupt(struct qcow2_engine *eng, const char *fmt, ...)
 int qcow2_prepare_write(struct qcow2_engine *eng)
 {
 	const struct qcow2_header *h = &eng->s->meta.h;
+	uint64_t keep = QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+	/* A rebuild does not count bitmaps: they cannot stay then. */
+	bool keep_bm = eng->keep_bitmaps &&
+		       !(h->version >= 3 &&
+			 (h->incompatible_features & QCOW2_INCOMPAT_DIRTY));
 	int ret;
 
 	if (eng->write_ready)
@@ -338,12 +343,16 @@ int qcow2_prepare_write(struct qcow2_engine *eng)
 	 * bit, since we do not update bitmaps (qemu then treats them as
 	 * inconsistent, which is what they become).
 	 */
-	if (h->autoclear_features & ~QCOW2_AUTOCLEAR_DATA_FILE_RAW) {
+	if (keep_bm)
+		keep |= QCOW2_AUTOCLEAR_BITMAPS;
+	if (h->autoclear_features & ~keep) {
 		ret = qcow2_header_set_autoclear(eng, h->autoclear_features &
-							      QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+							      keep);
 		if (ret < 0)
 			return ret;
 	}
+	if (keep_bm)
+		return 0;	/* not dirty, nothing to rebuild or arm */
 	if (h->version >= 3 && (h->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
 		/* The old refcount structure is not read: it may be stale. */
 		ret = qcow2_rebuild_refcounts(eng);

@@ -129,6 +129,12 @@ struct qcow2_engine {
 	bool write_ready;	/* prepare_write done */
 	bool lazy;		/* we set the dirty bit for lazy refcounts */
 	bool failed;		/* a write failed: do not mark clean */
+	/*
+	 * Set by a caller that changes metadata only (snapshots) before
+	 * qcow2_prepare_write: valid bitmaps stay valid and lazy refcounts
+	 * are not armed; the next guest write prepares again (clear it first).
+	 */
+	bool keep_bitmaps;
 
 	uint8_t *cow_buf;	/* one cluster, for copy-on-write fill */
 	uint8_t *cbuf;		/* one cluster, decompressed data */
