@@ -43,7 +43,11 @@ io_same() {
 		echo "exit status: qemu-io $qrc, qimg io $mrc"
 		return 1
 	}
-	if [ "$(od -An -tx1 -N4 q.img | tr -d ' ')" = 514649fb ]; then
+	# An image opened with "-f raw" stays raw even when a test wrote a
+	# qcow2 header into it: compare its bytes, do not check it as qcow2.
+	local forced_raw=
+	case " $* " in *" -f raw "*) forced_raw=1 ;; esac
+	if [ -z "$forced_raw" ] && [ "$(od -An -tx1 -N4 q.img | tr -d ' ')" = 514649fb ]; then
 		# qcow2: same guest content and a clean image, not same bytes.
 		qemu-img compare -q q.img m.img
 		qemu-img check -q m.img
