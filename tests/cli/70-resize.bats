@@ -166,9 +166,14 @@ step() {
 	[ "$(( $(stat -c %b rs.raw) * 512 ))" -ge 20000000 ]
 	run -1 --separate-stderr qimg resize -f raw --preallocation=metadata rs.raw 40M
 	[ "$stderr" = "qimg: rs.raw: Unsupported preallocation mode: metadata" ]
-	run -1 --separate-stderr qimg resize -f raw rs.raw 4P
-	[ "$stderr" = "qimg: rs.raw: Could not resize file: File too large" ]
-	[ "$(stat -c %s rs.raw)" = 33554432 ]
+	# The size limit is the file system's: ext4 refuses 4 PiB, tmpfs (where
+	# the suite normally runs) takes it, so only check where it applies.
+	if ! truncate -s 4P probe 2>/dev/null; then
+		run -1 --separate-stderr qimg resize -f raw rs.raw 4P
+		[ "$stderr" = "qimg: rs.raw: Could not resize file: File too large" ]
+		[ "$(stat -c %s rs.raw)" = 33554432 ]
+	fi
+	rm -f probe
 }
 
 # sequence CREATE_OPTS: grow, write, shrink, grow with each preallocation.
