@@ -96,6 +96,8 @@ static const struct check_row rows[CHK_NB_CODES] = {
 		" refcount block {d0} is outside image" },
 	[CHK_REFB_RESIZE_FAIL] = { CHECK_NOTE, 0, V_ERROR,
 		" could not resize image: {e0}" },
+	[CHK_REFB_RESIZE_ERR] = { CHECK_NOTE, 0, V_TOOL,
+		"Could not resize file: {e0}" },
 	[CHK_REFB_REFCOUNT] = { CHECK_CORRUPTION, 0, V_ERROR,
 		" refcount block {d0} refcount={d1}" },
 	[CHK_REFB_CORRUPT] = { CHECK_NOTE, 0, V_PLAIN,

@@ -66,6 +66,7 @@ enum check_code {
 	CHK_REFB_UNALIGNED,
 	CHK_REFB_OUTSIDE,
 	CHK_REFB_RESIZE_FAIL,
+	CHK_REFB_RESIZE_ERR,	/* the tool's own line before it */
 	CHK_REFB_REFCOUNT,
 	CHK_REFB_CORRUPT,	/* qemu's one-time "Image is corrupt" line */
 	CHK_REFB_CORRUPT_MARK,	/* the same, when the corrupt bit is set */

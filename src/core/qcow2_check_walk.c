@@ -401,6 +401,7 @@ static int count_refblocks(struct qchk *q)
 			ret = qchk_grow_file(q, off + q->cs);
 			if (ret < 0) {
 				a.n[0] = (uint64_t)-ret;
+				check_problem(q->c, CHK_REFB_RESIZE_ERR, &a, 0);
 				check_problem(q->c, CHK_REFB_RESIZE_FAIL, &a, 0);
 				q->rebuild = true;
 				continue;
