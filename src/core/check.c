@@ -201,7 +201,7 @@ void check_format(enum check_code code, bool repairing,
 		  const struct check_args *a, char *buf, size_t len)
 {
 	const struct check_row *row = &rows[code];
-	const char *p = row->fmt;
+	const char *p = row->fmt ? row->fmt : "";
 	size_t pos = 0;
 
 	if (len == 0)

@@ -127,7 +127,6 @@ struct qchk {
 	struct qchk_snap *snaps;
 	uint32_t nb_snaps;
 	uint64_t snaps_size;
-	bool snaps_ok;		/* the table could be read */
 
 	/* walk state */
 	uint8_t *l2buf;		/* one cluster */

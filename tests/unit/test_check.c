@@ -171,6 +171,13 @@ static void test_wording(void)
 	a.n[1] = EIO;
 	check_format(CHK_GET_REFCOUNT, false, &a, buf, sizeof(buf));
 	CHECK_STR(buf, "Can't get refcount for cluster 0: Input/output error");
+	/* Every code has a row with words. */
+	for (int code = 0; code < CHK_NB_CODES; code++) {
+		struct check_args z = { .n = { 0 } };
+
+		check_format((enum check_code)code, false, &z, buf, sizeof(buf));
+		CHECK(strlen(buf) > 5);
+	}
 	/* A short buffer truncates, always terminated. */
 	check_format(CHK_GET_REFCOUNT, false, &a, buf, 8);
 	CHECK_STR(buf, "Can't g");
