@@ -87,6 +87,8 @@ static const struct check_row rows[CHK_NB_CODES] = {
 		"map" },
 	[CHK_OVERLAP] = { CHECK_NOTE, 0, V_PLAIN,
 		"Overlap: cluster {d0} is used by {s0} and by {s1}" },
+	[CHK_OVERLAP_ONLY] = { CHECK_CORRUPTION, 0, V_ERROR,
+		" cluster {d0} is used by {s0} and by {s1}" },
 	[CHK_REFT_RESERVED] = { CHECK_CORRUPTION, 0, V_ERROR,
 		" refcount table entry {d0} has reserved bits set" },
 	[CHK_REFB_UNALIGNED] = { CHECK_CORRUPTION, 0, V_ERROR,

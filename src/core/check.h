@@ -61,6 +61,7 @@ enum check_code {
 	CHK_SC_BITMAP,
 	CHK_UNALLOC_BITMAP,
 	CHK_OVERLAP,		/* metadata sharing a cluster (note) */
+	CHK_OVERLAP_ONLY,	/* the same, when nothing else shows it */
 	/* refcount table and blocks */
 	CHK_REFT_RESERVED,
 	CHK_REFB_UNALIGNED,
