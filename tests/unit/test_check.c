@@ -135,6 +135,7 @@ static void test_overlaps(void)
 	CHECK(qchk_ref(&q, 16 * CS, 512, ROLE_DATA, 0) == 0);
 	CHECK_EQ_U64(q.refs.n, 17);
 	qchk_refs_free(&q.refs);
+	free(q.overlaps);
 
 	/* 1-bit refcounts: a second reference overflows. */
 	fake(&q, &c, &o, &r, &l, 1);
@@ -145,6 +146,7 @@ static void test_overlaps(void)
 	CHECK(strncmp(l.text[0], "ERROR: overflow cluster offset=0x50000\n",
 		      39) == 0);
 	qchk_refs_free(&q.refs);
+	free(q.overlaps);
 }
 
 static void test_wording(void)
