@@ -21,7 +21,8 @@ UTIL_OBJS = \
 	src/util/opts.o \
 	src/util/json.o \
 	src/util/render.o \
-	src/util/imgopts.o
+	src/util/imgopts.o \
+	src/util/progress.o
 
 CORE_OBJS = \
 	src/core/err.o \
@@ -37,6 +38,12 @@ CORE_OBJS = \
 	src/core/qcow2_snapshot.o \
 	src/core/qcow2_bitmap.o \
 	src/core/luks_header.o \
+	src/core/chain.o \
+	src/core/sparse.o \
+	src/core/compress_pipeline.o \
+	src/core/convert.o \
+	src/core/convert_worker.o \
+	src/core/convert_write.o \
 	src/core/secmem.o \
 	src/core/secret.o \
 	src/core/crypto_cipher.o \
@@ -52,21 +59,40 @@ CORE_OBJS = \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
 	src/core/qcow2_rebuild.o \
+	src/core/check.o \
+	src/core/qcow2_check.o \
+	src/core/qcow2_check_refs.o \
+	src/core/qcow2_check_walk.o \
+	src/core/qcow2_check_copied.o \
+	src/core/qcow2_check_snap.o \
+	src/core/qcow2_check_repair.o \
+	src/core/qcow2_check_rebuild.o \
+	src/core/qcow2_check_data.o \
 	src/core/qcow2_snapshot_txn.o \
 	src/core/qcow2_snapshot_tree.o \
 	src/core/qcow2_snapshot_ops.o \
-	src/core/img_snapshot.o
+	src/core/img_snapshot.o \
+	src/core/resize.o \
+	src/core/qcow2_resize.o \
+	src/core/rebase.o \
+	src/core/qcow2_backing.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
 	src/cmd/create.o \
 	src/cmd/info.o \
+	src/cmd/convert.o \
+	src/cmd/convert_open.o \
 	src/cmd/io.o \
 	src/cmd/io_table.o \
 	src/cmd/io_open.o \
 	src/cmd/io_rw.o \
 	src/cmd/io_misc.o \
-	src/cmd/snapshot.o
+	src/cmd/check.o \
+	src/cmd/snapshot.o \
+	src/cmd/imgopen.o \
+	src/cmd/resize.o \
+	src/cmd/rebase.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)
@@ -77,13 +103,15 @@ UNIT_OBJS = \
 	tests/unit/test_opts.o \
 	tests/unit/test_json.o \
 	tests/unit/test_qcow2_header.o \
-	tests/unit/test_qcow2_header_write.o \
+	tests/unit/test_sparse.o \
 	tests/unit/test_raw.o \
+	tests/unit/test_qcow2_header_write.o \
 	tests/unit/test_crypto.o \
 	tests/unit/test_luks.o \
 	tests/unit/test_secret.o \
 	tests/unit/test_refcount.o \
 	tests/unit/test_compress.o \
+	tests/unit/test_check.o \
 	tests/unit/test_snapshot.o
 
 # The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
@@ -141,6 +169,11 @@ clean:
 distclean: clean
 	rm -f config.mk config.h config.log
 
-.PHONY: all check unit soak install uninstall clean distclean
+# bench: qimg convert against qemu-img on a 4 GiB ext4 image (minutes;
+# not part of check).  See tests/bench/README.md.
+bench: qimg
+	./tests/bench/convert.sh
+
+.PHONY: all check unit soak install uninstall clean distclean bench
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(TOOL_OBJS:.o=.d)

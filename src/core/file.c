@@ -243,6 +243,8 @@ int qfile_write_zeros(struct qfile *f, uint64_t off, uint64_t len,
 
 int qfile_flush(struct qfile *f, struct qerr *e)
 {
+	if (f->no_sync)
+		return 0;
 	if (fdatasync(f->fd) < 0 && errno != EINVAL)
 		return qerr_set(e, -errno, "flush failed: %s", strerror(errno));
 	return 0;

@@ -32,6 +32,7 @@ struct qfile {
 	int fd;
 	bool writable;
 	char *path;
+	bool no_sync;	/* cache=unsafe: qfile_flush does not fdatasync */
 };
 
 /* Open path; *out is owned by the caller and freed with qfile_close(). */
@@ -63,7 +64,7 @@ int qfile_fallocate(struct qfile *f, uint64_t off, uint64_t len,
 /* Write real zeros over [off, off+len) (preallocation=full). */
 int qfile_write_zeros(struct qfile *f, uint64_t off, uint64_t len,
 		      struct qerr *e);
-/* fdatasync. */
+/* fdatasync (a no-op when f->no_sync). */
 int qfile_flush(struct qfile *f, struct qerr *e);
 
 /*

@@ -37,9 +37,13 @@ enum img_open_flags {
 	IMG_FORCE_SHARE = 1 << 2, /* -U: read-only shared open */
 	IMG_NO_IO = 1 << 3,	  /* metadata only (info): no guest I/O, so
 				     no data file and no secrets needed */
+	IMG_CHECK = 1 << 4,	  /* for check: tables past the end of the
+				     file are the check's to report */
 };
 
 struct img;
+struct check_opts;
+struct check_result;
 
 /* One internal snapshot, as info and snapshot -l show it. */
 struct img_snapshot {
@@ -130,6 +134,15 @@ struct img_driver {
 	/* Add the format's facts to info (cluster size, snapshots, ...). */
 	int (*info)(struct img *img, struct img_info *info);
 	/*
+	 * Store [off, off+len) compressed, cluster by cluster: off cluster
+	 * aligned, len whole clusters or up to the image end.
+	 */
+	int (*write_compressed)(struct img *img, uint64_t off, const void *buf,
+				size_t len);
+	/* Check (and with o->fix repair) the image: see core/check.h. */
+	int (*check)(struct img *img, const struct check_opts *o,
+		     struct check_result *r);
+	/*
 	 * Internal snapshots (NULL: the format has none; see img_snapshot_*
 	 * below for the contracts).  id and name select one exactly, NULL
 	 * matching any, the first match winning.
@@ -201,6 +214,14 @@ int img_discard(struct img *img, uint64_t off, uint64_t len);
 int img_block_status(struct img *img, uint64_t off, uint64_t len,
 		     struct img_bstatus *st);
 int img_truncate(struct img *img, uint64_t size);
+/*
+ * Compressed write (convert -c, qemu-io write -c): off on a cluster
+ * boundary, len whole clusters or up to the end; -ENOTSUP when the format
+ * has no compression, -EINVAL when misaligned, -EIO (as qemu) when a
+ * cluster is already allocated.
+ */
+int img_write_compressed(struct img *img, uint64_t off, const void *buf,
+			 size_t len);
 
 /* Fill info for img (not its backing chain); free with img_info_free(). */
 int img_info_get(struct img *img, struct img_info *info);

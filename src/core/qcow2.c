@@ -52,7 +52,9 @@ static int qcow2_open(struct img *img, unsigned flags)
 	ret = qfile_size(img->file, &st->file_size, &img->err);
 	if (ret < 0)
 		return ret;
-	ret = qcow2_meta_read(img->file, &st->meta, &img->err);
+	ret = (flags & IMG_CHECK)
+		      ? qcow2_meta_read_check(img->file, &st->meta, &img->err)
+		      : qcow2_meta_read(img->file, &st->meta, &img->err);
 	if (ret < 0)
 		return ret;
 	h = &st->meta.h;
@@ -182,6 +184,8 @@ const struct img_driver qcow2_driver = {
 	.block_status = qcow2_block_status,
 	.flush = qcow2_flush,
 	.truncate = qcow2_truncate,
+	.write_compressed = qcow2_write_compressed_range,
+	.check = qcow2_check,
 	.snapshot_list = qcow2_snapshot_list,
 	.snapshot_create = qcow2_snapshot_create,
 	.snapshot_apply = qcow2_snapshot_apply,

@@ -193,6 +193,21 @@ int qcow2_pwrite(struct qcow2_engine *eng, struct qfile *f, const void *buf,
 	return 0;
 }
 
+int qcow2_extend(struct qcow2_engine *eng, uint64_t size)
+{
+	int ret;
+
+	if (size <= eng->phys_size)
+		return 0;
+	ret = qfile_truncate(eng->file, size, eng->err);
+	if (ret < 0) {
+		eng->failed = true;
+		return ret;
+	}
+	eng->s->file_size = eng->phys_size = size;
+	return 0;
+}
+
 int qcow2_sync(struct qcow2_engine *eng)
 {
 	int ret = qfile_flush(eng->file, eng->err);

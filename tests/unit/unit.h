@@ -52,6 +52,7 @@ void test_size(void);
 void test_opts(void);
 void test_json(void);
 void test_qcow2_header(void);
+void test_sparse(void);
 void test_qcow2_header_write(void);
 void test_raw(void);
 void test_crypto(void);
@@ -59,6 +60,7 @@ void test_luks(void);
 void test_secret(void);
 void test_refcount(void);
 void test_compress(void);
+void test_check(void);
 void test_snapshot(void);
 
 #endif

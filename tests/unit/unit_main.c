@@ -14,6 +14,7 @@ static const struct {
 	{ "opts", test_opts },
 	{ "json", test_json },
 	{ "qcow2_header", test_qcow2_header },
+	{ "sparse", test_sparse },
 	{ "qcow2_header_write", test_qcow2_header_write },
 	{ "raw", test_raw },
 	{ "crypto", test_crypto },
@@ -21,6 +22,7 @@ static const struct {
 	{ "secret", test_secret },
 	{ "refcount", test_refcount },
 	{ "compress", test_compress },
+	{ "check", test_check },
 	{ "snapshot", test_snapshot },
 };
 
