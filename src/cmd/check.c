@@ -33,7 +33,7 @@
 
 static const char check_usage[] =
 	"usage: qimg check [--object objectdef] [--image-opts] [-q] [-f fmt] "
-	"[--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] [--data] "
+	"[--output=human|json] [-r leaks|all] [-T src_cache] [-U] [--data] "
 	"filename\n";
 
 #define CHECK_OPT_DATA 0x1100

@@ -91,6 +91,14 @@ static int open_src(void *opaque, size_t i, struct img **out, struct qerr *e)
 	return img_open(out, x->specs[i].file, x->specs[i].fmt, flags, e);
 }
 
+static int open_target_again(void *opaque, struct img **out, struct qerr *e)
+{
+	struct ctx *x = opaque;
+
+	return img_open(out, x->tspec.file, x->tspec.fmt,
+			IMG_RDWR | IMG_NO_BACKING, e);
+}
+
 /*
  * -l: find the snapshot named by "ID_OR_NAME" or
  * "snapshot.id=ID[,snapshot.name=NAME]".  Reading a snapshot needs the
@@ -380,6 +388,7 @@ static int copy(struct ctx *x)
 	o.reopen = open_src;
 	o.opaque = x;
 	o.target = x->target;
+	o.reopen_target = open_target_again;
 	if (img_info_get(x->target, &info) == 0)
 		o.target_cluster = info.cluster_size;
 	img_info_free(&info);

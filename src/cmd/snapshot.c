@@ -23,7 +23,6 @@
 #include "core/img.h"
 #include "util/json.h"
 #include "util/msg.h"
-#include "util/opts.h"
 #include "util/render.h"
 
 static const char snapshot_usage[] =
@@ -105,66 +104,28 @@ static int run_action(struct img *img, const struct snap_args *a)
 	return 0;
 }
 
-/* --image-opts: driver=FMT,file.filename=PATH[,file.driver=file]. */
-static int image_opts(const char *text, struct optlist *l, const char **path,
-		      const char **fmt)
-{
-	struct qerr e = { 0 };
-
-	if (optlist_parse(l, text, &e) < 0) {
-		cmd_report(text, &e);
-		return -1;
-	}
-	for (size_t i = 0; i < l->n; i++) {
-		const char *k = l->v[i].key, *v = l->v[i].val;
-
-		if (strcmp(k, "driver") == 0)
-			*fmt = v;
-		else if (strcmp(k, "file.filename") == 0)
-			*path = v;
-		else if (strcmp(k, "file.driver") != 0 ||
-			 strcmp(v, "file") != 0)
-			return msg_file_error(text, "Invalid option '%s=%s'",
-					      k, v), -1;
-	}
-	if (!*path) {
-		msg_file_error(text,
-			       "A block device must be specified for \"file\"");
-		return -1;
-	}
-	return 0;
-}
-
 static int snapshot_run(const struct snap_args *a)
 {
 	unsigned flags = IMG_NO_BACKING | IMG_NO_IO;
-	const char *path = a->filename, *fmt = a->fmt;
-	struct optlist l = { 0 };
-	struct qerr e = { 0 };
 	struct img *img = NULL;
-	int status = 1;
+	int status;
 
-	if (a->image_opts && image_opts(a->filename, &l, &path, &fmt) < 0)
-		goto out;
 	if (a->action == ACT_CREATE || a->action == ACT_APPLY ||
 	    a->action == ACT_DELETE) {
 		if (a->force_share) {
 			msg_file_error(a->filename, "force-share=on can only "
 				       "be used with read-only images");
-			goto out;
+			return 1;
 		}
 		flags |= IMG_RDWR;
 	} else if (a->force_share) {
 		flags |= IMG_FORCE_SHARE;
 	}
-	if (img_open(&img, path, fmt, flags, &e) < 0) {
-		cmd_report(a->filename, &e);
-		goto out;
-	}
+	if (cmd_open_image(a->filename, a->fmt, a->image_opts, flags,
+			   &img) < 0)
+		return 1;
 	status = run_action(img, a);
-out:
 	img_close(img);
-	optlist_free(&l);
 	return status;
 }
 
@@ -220,7 +181,10 @@ int cmd_snapshot(int argc, char **argv)
 		case CMD_OPT_OUTPUT:
 			output = optarg;
 			break;
-		case CMD_OPT_OBJECT:	/* no secret is needed here */
+		case CMD_OPT_OBJECT:
+			ret = cmd_add_object(optarg);
+			if (ret)
+				return ret < 0 ? 1 : 0;
 			break;
 		case CMD_OPT_IMAGE_OPTS:
 			a.image_opts = true;
@@ -235,10 +199,6 @@ int cmd_snapshot(int argc, char **argv)
 		return cmd_usage_error("Expecting one image file name");
 	if (output && cmd_parse_output(output, &a.output) < 0)
 		return 1;
-	if (a.image_opts && a.fmt) {
-		msg_error("--image-opts and --format are mutually exclusive");
-		return 1;
-	}
 	a.filename = argv[optind];
 	return snapshot_run(&a);
 }

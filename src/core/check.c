@@ -87,6 +87,8 @@ static const struct check_row rows[CHK_NB_CODES] = {
 		"map" },
 	[CHK_OVERLAP] = { CHECK_NOTE, 0, V_PLAIN,
 		"Overlap: cluster {d0} is used by {s0} and by {s1}" },
+	[CHK_OVERLAP_ONLY] = { CHECK_CORRUPTION, 0, V_ERROR,
+		" cluster {d0} is used by {s0} and by {s1}" },
 	[CHK_REFT_RESERVED] = { CHECK_CORRUPTION, 0, V_ERROR,
 		" refcount table entry {d0} has reserved bits set" },
 	[CHK_REFB_UNALIGNED] = { CHECK_CORRUPTION, 0, V_ERROR,
@@ -96,6 +98,8 @@ static const struct check_row rows[CHK_NB_CODES] = {
 		" refcount block {d0} is outside image" },
 	[CHK_REFB_RESIZE_FAIL] = { CHECK_NOTE, 0, V_ERROR,
 		" could not resize image: {e0}" },
+	[CHK_REFB_RESIZE_ERR] = { CHECK_NOTE, 0, V_TOOL,
+		"Could not resize file: {e0}" },
 	[CHK_REFB_REFCOUNT] = { CHECK_CORRUPTION, 0, V_ERROR,
 		" refcount block {d0} refcount={d1}" },
 	[CHK_REFB_CORRUPT] = { CHECK_NOTE, 0, V_PLAIN,
@@ -199,7 +203,7 @@ void check_format(enum check_code code, bool repairing,
 		  const struct check_args *a, char *buf, size_t len)
 {
 	const struct check_row *row = &rows[code];
-	const char *p = row->fmt;
+	const char *p = row->fmt ? row->fmt : "";
 	size_t pos = 0;
 
 	if (len == 0)

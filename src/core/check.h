@@ -61,11 +61,13 @@ enum check_code {
 	CHK_SC_BITMAP,
 	CHK_UNALLOC_BITMAP,
 	CHK_OVERLAP,		/* metadata sharing a cluster (note) */
+	CHK_OVERLAP_ONLY,	/* the same, when nothing else shows it */
 	/* refcount table and blocks */
 	CHK_REFT_RESERVED,
 	CHK_REFB_UNALIGNED,
 	CHK_REFB_OUTSIDE,
 	CHK_REFB_RESIZE_FAIL,
+	CHK_REFB_RESIZE_ERR,	/* the tool's own line before it */
 	CHK_REFB_REFCOUNT,
 	CHK_REFB_CORRUPT,	/* qemu's one-time "Image is corrupt" line */
 	CHK_REFB_CORRUPT_MARK,	/* the same, when the corrupt bit is set */

@@ -62,17 +62,19 @@ static uint64_t sector_shape(uint64_t off, uint64_t len, uint64_t size,
 	return (end < size ? end : size) - off;
 }
 
-/* One block-status query at global pos, as a job kind. */
-static int status_kind(struct conv *c, uint64_t pos, enum job_kind *kind,
-		       uint64_t *len, struct chain_status *st)
+/* One block-status query at global pos (at most max bytes; 0: to the end
+ * of the source), as a job kind. */
+static int status_query(struct conv *c, uint64_t pos, uint64_t max,
+			enum job_kind *kind, uint64_t *len,
+			struct chain_status *st)
 {
 	const struct convert_opts *o = c->o;
 	size_t i = src_index(c, pos);
 	struct img *s = o->srcs[i];
-	uint64_t soff = pos - c->src_start[i];
+	uint64_t soff = pos - c->src_start[i], rest = s->size - soff;
 	int ret = chain_block_status(s, o->target_has_backing ? s->backing
 							      : NULL,
-				     soff, s->size - soff, st);
+				     soff, max && max < rest ? max : rest, st);
 
 	if (ret < 0)
 		return ret;
@@ -84,6 +86,34 @@ static int status_kind(struct conv *c, uint64_t pos, enum job_kind *kind,
 		*kind = JOB_SKIP;
 	*len = sector_shape(soff, st->len, s->size, kind);
 	return 0;
+}
+
+static void status_clear(struct conv *c, uint64_t pos, struct chain_status *st)
+{
+	qerr_clear(st->layer ? &st->layer->err
+			     : &c->o->srcs[src_index(c, pos)]->err);
+}
+
+/*
+ * Block status at pos.  A format may refuse a long range because of one
+ * bad entry somewhere in it; then shorter ranges are asked (halving down
+ * to a sector), so the error is reported, or salvaged, where the bad entry
+ * is, as qemu-img does.  The error of the one-sector query is kept.
+ */
+static int status_kind(struct conv *c, uint64_t pos, enum job_kind *kind,
+		       uint64_t *len, struct chain_status *st)
+{
+	int ret = status_query(c, pos, 0, kind, len, st);
+	uint64_t max = c->total - pos;
+
+	while (ret < 0 && max > SECTOR_SIZE) {
+		max = max / 2 / SECTOR_SIZE * SECTOR_SIZE;
+		if (max < SECTOR_SIZE)
+			max = SECTOR_SIZE;
+		status_clear(c, pos, st);
+		ret = status_query(c, pos, max, kind, len, st);
+	}
+	return ret;
 }
 
 /*
@@ -104,9 +134,8 @@ static void coalesce(struct conv *c, uint64_t pos, enum job_kind kind,
 	uint64_t l;
 
 	while (*len < limit && pos + *len < end) {
-		if (status_kind(c, pos + *len, &k, &l, &st) < 0) {
-			qerr_clear(st.layer ? &st.layer->err
-					    : &c->o->srcs[i]->err);
+		if (status_query(c, pos + *len, 0, &k, &l, &st) < 0) {
+			status_clear(c, pos + *len, &st);
 			return;
 		}
 		if (k != kind) {
@@ -290,6 +319,7 @@ void job_reset(struct job *j)
 	j->kind = JOB_SKIP;
 	j->off = j->len = 0;
 	j->nruns = 0;
+	j->written = false;
 	j->err = 0;
 }
 
@@ -328,6 +358,11 @@ static int conv_setup(struct conv *c)
 	if (c->chunk < c->shape_unit)
 		c->chunk = c->shape_unit;
 	c->copy_range = o->copy_range && conv_can_copy_range(c);
+	/* A raw file takes writes at any offset from any thread: each worker
+	 * writes what it read, through its own handle. */
+	c->worker_writes = o->reopen_target && !o->compress &&
+			   !c->copy_range && !o->rate_limit &&
+			   o->target->drv == &raw_driver;
 	return 0;
 }
 

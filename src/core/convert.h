@@ -14,7 +14,8 @@
  *     (compress_pipeline.h);
  *   - the calling thread writes the chunks in guest order, so the target
  *     is byte-identical whatever the number of threads, and flushes it
- *     once at the end.
+ *     once at the end; a raw target is written by the workers themselves
+ *     (any order gives the same file), errors still reported in order.
  * Memory is bounded: a ring of 2 * threads + 2 chunk buffers.
  */
 #ifndef QIMG_CORE_CONVERT_H
@@ -40,6 +41,11 @@ struct convert_opts {
 	void *opaque;
 
 	struct img *target;	/* opened for writing, at least total size */
+	/*
+	 * Open another write handle on the target, for worker threads that
+	 * write raw targets themselves.  NULL: only the calling thread writes.
+	 */
+	int (*reopen_target)(void *opaque, struct img **out, struct qerr *e);
 	uint64_t target_cluster; /* allocation unit of the target, 0: none */
 	bool zero_init;		/* every target byte reads as zero now */
 	/*

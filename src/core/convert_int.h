@@ -35,6 +35,7 @@ struct job {
 				   length, or cluster size: store as is */
 	struct sparse_run *runs; /* zero detection result */
 	size_t nruns;
+	bool written;		/* a worker wrote it (raw targets) */
 	int err;		/* worker failure (message in errmsg) */
 	int err_src;
 	char errmsg[QERR_MSG_MAX];
@@ -48,6 +49,7 @@ struct worker {
 	bool own;
 	struct ccodec *codec;
 	struct cdecoder *dec;
+	struct img *target;	/* own target handle when workers write */
 };
 
 struct conv {
@@ -62,6 +64,7 @@ struct conv {
 	int ctype;		/* compression type */
 	struct cwriter *cw;	/* compressed clusters go through it */
 	bool copy_range;
+	bool worker_writes;	/* workers write plain jobs themselves */
 
 	/* planner */
 	uint64_t plan_pos;
@@ -103,6 +106,12 @@ int conv_read(struct conv *c, struct img **srcs, struct job *j,
 	      uint64_t off, uint8_t *buf, uint64_t len);
 
 /* convert_write.c */
+/*
+ * Write a plain (uncompressed) DATA job into t: its data runs, and zeros
+ * where the target does not read as zeros.  Any thread, with its own t;
+ * a failure is recorded on the job.
+ */
+int conv_write_plain(struct conv *c, struct img *t, struct job *j);
 /*
  * The detail of a failed I/O: the layer's own message when it says more
  * than the errno (a corrupt image, say), else qemu-img's strerror text.

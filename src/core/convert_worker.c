@@ -142,6 +142,9 @@ static void work_job(struct conv *c, struct worker *w, struct job *j)
 		j->nruns = sparse_scan(j->buf, (uint32_t)(j->len / SECTOR_SIZE),
 				       j->off / SECTOR_SIZE, c->min, c->align,
 				       j->runs);
+	if (c->worker_writes && !c->o->compress &&
+	    conv_write_plain(c, w->target, j) == 0)
+		j->written = true;
 }
 
 /* The oldest QUEUED job, or NULL; called with the lock held. */
@@ -246,6 +249,12 @@ static int worker_init(struct conv *c, struct worker *w)
 	} else {
 		w->srcs = o->srcs;
 	}
+	if (c->worker_writes) {
+		ret = o->reopen_target(o->opaque, &w->target, &e);
+		if (ret < 0)
+			return conv_fail(c, ret, -1, "%s", qerr_msg(&e));
+		w->target->file->no_sync = true;	/* one flush, by the caller */
+	}
 	ret = cdecoder_new(&w->dec, &e);
 	if (ret < 0)
 		return conv_fail(c, ret, -1, "%s", qerr_msg(&e));
@@ -266,6 +275,7 @@ static void worker_fini(struct conv *c, struct worker *w)
 		free(w->srcs);
 	ccodec_free(w->codec);
 	cdecoder_free(w->dec);
+	img_close(w->target);
 }
 
 static int pipeline_init(struct conv *c)

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,17 +39,20 @@ const char *conv_io_detail(const struct qerr *e, int code)
 	return e->msg;
 }
 
-static int write_fail(struct conv *c, int ret, uint64_t off)
+/* Record a failed write on the job; the writer reports it in order. */
+static int write_fail(struct job *j, struct img *t, int ret, uint64_t off)
 {
-	return conv_fail(c, ret, -1, "error while writing at byte %llu: %s",
-			 (unsigned long long)off,
-			 conv_io_detail(&c->o->target->err, ret));
+	j->err = ret;
+	j->err_src = -1;
+	snprintf(j->errmsg, sizeof(j->errmsg),
+		 "error while writing at byte %llu: %s",
+		 (unsigned long long)off, conv_io_detail(&t->err, ret));
+	return ret;
 }
 
 /* Zero-writes the driver lacks: punch a hole in a raw file, else write. */
-static int zero_fallback(struct conv *c, uint64_t off, uint64_t len)
+static int zero_fallback(struct img *t, uint64_t off, uint64_t len)
 {
-	struct img *t = c->o->target;
 	static const uint8_t zeros[ZERO_BUF];
 	int ret = 0;
 
@@ -66,9 +70,9 @@ static int zero_fallback(struct conv *c, uint64_t off, uint64_t len)
 	return ret;
 }
 
-static int write_zeros(struct conv *c, uint64_t off, uint64_t len)
+static int write_zeros(struct conv *c, struct img *t, struct job *j,
+		       uint64_t off, uint64_t len)
 {
-	struct img *t = c->o->target;
 	int ret;
 
 	if (c->o->zero_init || len == 0)
@@ -76,34 +80,35 @@ static int write_zeros(struct conv *c, uint64_t off, uint64_t len)
 	ret = img_write_zeroes(t, off, len, IMG_ZERO_MAY_UNMAP);
 	if (ret == -ENOTSUP) {
 		qerr_clear(&t->err);
-		ret = zero_fallback(c, off, len);
+		ret = zero_fallback(t, off, len);
 	}
-	return ret < 0 ? write_fail(c, ret, off) : 0;
+	return ret < 0 ? write_fail(j, t, ret, off) : 0;
 }
 
-static int write_data(struct conv *c, uint64_t off, const uint8_t *buf,
-		      uint64_t len)
+static int write_data(struct img *t, struct job *j, uint64_t off,
+		      const uint8_t *buf, uint64_t len)
 {
-	int ret = img_write(c->o->target, off, buf, len);
+	int ret = img_write(t, off, buf, len);
 
-	return ret < 0 ? write_fail(c, ret, off) : 0;
+	return ret < 0 ? write_fail(j, t, ret, off) : 0;
 }
 
-static int write_plain(struct conv *c, struct job *j)
+int conv_write_plain(struct conv *c, struct img *t, struct job *j)
 {
 	int ret = 0;
 
 	if (!c->min)
-		return write_data(c, j->off, j->buf, j->len);
+		return write_data(t, j, j->off, j->buf, j->len);
 	for (size_t k = 0; k < j->nruns && ret == 0; k++) {
 		const struct sparse_run *r = &j->runs[k];
 		uint64_t off = j->off + (uint64_t)r->start * SECTOR_SIZE;
 		uint64_t len = (uint64_t)r->len * SECTOR_SIZE;
 
 		if (r->data)
-			ret = write_data(c, off, j->buf + (off - j->off), len);
+			ret = write_data(t, j, off, j->buf + (off - j->off),
+					 len);
 		else
-			ret = write_zeros(c, off, len);
+			ret = write_zeros(c, t, j, off, len);
 	}
 	return ret;
 }
@@ -114,6 +119,7 @@ static int write_plain(struct conv *c, struct job *j)
  */
 static int write_compressed(struct conv *c, struct job *j)
 {
+	struct img *t = c->o->target;
 	uint64_t cl = c->cluster, end = j->off + j->len;
 	size_t n = (size_t)((j->len + cl - 1) / cl), k = 0;
 	int ret = 0;
@@ -127,7 +133,7 @@ static int write_compressed(struct conv *c, struct job *j)
 		if (kind != 0 && kind != cl) {
 			ret = cwriter_put(c->cw, off, j->cbuf + k * cl, kind);
 			if (ret < 0)
-				return write_fail(c, ret, off);
+				return write_fail(j, t, ret, off);
 			k++;
 			continue;
 		}
@@ -135,13 +141,13 @@ static int write_compressed(struct conv *c, struct job *j)
 			m++;
 		stop = j->off + m * cl < end ? j->off + m * cl : end;
 		if (kind == 0)
-			ret = write_zeros(c, off, stop - off);
+			ret = write_zeros(c, t, j, off, stop - off);
 		else
-			ret = write_data(c, off, j->buf + k * cl, stop - off);
+			ret = write_data(t, j, off, j->buf + k * cl, stop - off);
 		k = m;
 	}
 	if (ret == 0 && (ret = cwriter_flush(c->cw)) < 0)
-		return write_fail(c, ret, j->off);
+		return write_fail(j, t, ret, j->off);
 	return ret;
 }
 
@@ -190,10 +196,8 @@ static int copy_job(struct conv *c, struct job *j)
 	if (!buf)
 		return conv_fail(c, -ENOMEM, -1, "out of memory");
 	ret = conv_read(c, o->srcs, j, off, buf, end - off);
-	if (ret < 0)
-		ret = conv_fail(c, ret, j->err_src, "%s", j->errmsg);
-	else
-		ret = write_data(c, off, buf, end - off);
+	if (ret == 0)
+		ret = write_data(o->target, j, off, buf, end - off);
 	free(buf);
 	return ret;
 }
@@ -233,6 +237,7 @@ static void emit_warnings(struct conv *c, struct job *j)
 
 int conv_write_job(struct conv *c, struct job *j)
 {
+	struct img *t = c->o->target;
 	int ret = 0;
 
 	emit_warnings(c, j);
@@ -242,17 +247,22 @@ int conv_write_job(struct conv *c, struct job *j)
 	case JOB_SKIP:
 		return 0;
 	case JOB_ZERO:
-		return write_zeros(c, j->off, j->len);
+		ret = write_zeros(c, t, j, j->off, j->len);
+		break;
 	case JOB_DATA:
-		ret = c->o->compress ? write_compressed(c, j)
-				     : write_plain(c, j);
+		if (c->o->compress)
+			ret = write_compressed(c, j);
+		else if (!j->written)
+			ret = conv_write_plain(c, t, j);
 		break;
 	case JOB_COPY:
 		ret = copy_job(c, j);
 		break;
 	}
 	if (ret < 0)
-		return ret;
+		return conv_fail(c, ret, j->err_src, "%s", j->errmsg);
+	if (j->kind == JOB_ZERO)
+		return 0;
 	rate_limit(c, j->len);
 	if (c->o->progress && c->progress_total) {
 		c->progress_done += j->len;

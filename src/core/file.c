@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,24 +20,32 @@
  * writing, like a kill -9 between two writes; QIMG_FAULT_MODE=eio fails
  * that write and every later one with EIO.
  */
-static long long fault_left = -2;	/* -2 unread, -1 off */
+static long long fault_left = -1;	/* -1 off */
 static bool fault_eio;
+static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
 
+static void fault_init(void)
+{
+	const char *n = getenv("QIMG_FAULT_AFTER_WRITES");
+	const char *mode = getenv("QIMG_FAULT_MODE");
+
+	fault_left = n && *n ? strtoll(n, NULL, 10) : -1;
+	fault_eio = mode && strcmp(mode, "eio") == 0;
+}
+
+/* Thread-safe: convert's workers write raw targets concurrently. */
 static int fault_hook(void)
 {
-	if (fault_left == -2) {
-		const char *n = getenv("QIMG_FAULT_AFTER_WRITES");
-		const char *mode = getenv("QIMG_FAULT_MODE");
+	long long v;
 
-		fault_left = n && *n ? strtoll(n, NULL, 10) : -1;
-		fault_eio = mode && strcmp(mode, "eio") == 0;
-	}
-	if (fault_left < 0)
+	pthread_once(&fault_once, fault_init);
+	v = __atomic_load_n(&fault_left, __ATOMIC_RELAXED);
+	while (v > 0 && !__atomic_compare_exchange_n(&fault_left, &v, v - 1,
+						     false, __ATOMIC_RELAXED,
+						     __ATOMIC_RELAXED))
+		;
+	if (v != 0)	/* off, or a write still let through */
 		return 0;
-	if (fault_left > 0) {
-		fault_left--;
-		return 0;
-	}
 	if (!fault_eio)
 		_exit(86);
 	return -EIO;

@@ -239,6 +239,7 @@ static int after_rebuild(struct qchk *q, unsigned fix, const struct counts *old,
 	r->corruptions = 0;
 	r->leaks = 0;
 	q->rebuild = false;
+	q->noverlaps = 0;
 	qchk_refs_clear(&q->refs);
 	/* The metadata the repairs must not write over has moved. */
 	free(q->protect);
@@ -323,6 +324,8 @@ static int refcounts(struct qchk *q, unsigned fix)
 	if (ret == 0)
 		ret = qchk_copied(q, fix);
 	q->c->mode = 0;
+	if (ret == 0)
+		qchk_overlaps_report(q);
 	r->image_end_offset = (highest + 1) << q->cluster_bits;
 	return ret;
 }
@@ -385,6 +388,7 @@ static void teardown(struct qchk *q)
 	free(q->protect);
 	free(q->early_v);
 	qchk_map_free(&q->precleared);
+	free(q->overlaps);
 	for (int i = 0; i < QCHK_WRB; i++)
 		free(q->wrb[i]);
 }

@@ -127,7 +127,6 @@ struct qchk {
 	struct qchk_snap *snaps;
 	uint32_t nb_snaps;
 	uint64_t snaps_size;
-	bool snaps_ok;		/* the table could be read */
 
 	/* walk state */
 	uint8_t *l2buf;		/* one cluster */
@@ -160,7 +159,19 @@ struct qchk {
 	   file position -> the entry as it was */
 	struct qchk_map precleared;
 	bool raises;		/* a refcount below its references */
+
+	/* overlaps found by the last reference pass (the first ones) */
+	struct qchk_overlap *overlaps;
+	size_t noverlaps;
 };
+
+/* An overlap seen by the reference pass. */
+struct qchk_overlap {
+	uint64_t cluster;
+	uint8_t a, b;		/* enum qchk_role of the two users */
+};
+
+#define QCHK_OVERLAPS_KEPT 1000
 
 /* qcow2_check_refs.c: the in-memory references */
 bool qchk_map_get(const struct qchk_map *m, uint64_t key, uint64_t *val);
@@ -195,6 +206,13 @@ bool qchk_refs_avoided(const struct qchk_refs *r, uint64_t idx);
  */
 int qchk_ref(struct qchk *q, uint64_t off, uint64_t len,
 	     enum qchk_role role, unsigned flags);
+/*
+ * After the comparison: overlaps qemu's counts cannot show (both users
+ * counted in the stored refcount) are corruptions of their own, reported
+ * only when nothing else was found, so that wherever qemu-img finds
+ * something the counts stay its counts.
+ */
+void qchk_overlaps_report(struct qchk *q);
 /* Human name of a role ("an L2 table"). */
 const char *qchk_role_name(enum qchk_role role);
 

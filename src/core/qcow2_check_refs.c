@@ -239,6 +239,36 @@ const char *qchk_role_name(enum qchk_role role)
 								 : "?";
 }
 
+static void remember(struct qchk *q, uint64_t k, enum qchk_role a,
+		     enum qchk_role b)
+{
+	struct qchk_overlap *v;
+
+	if (q->noverlaps >= QCHK_OVERLAPS_KEPT)
+		return;
+	v = realloc(q->overlaps, (q->noverlaps + 1) * sizeof(*v));
+	if (!v)
+		return;
+	q->overlaps = v;
+	v[q->noverlaps++] = (struct qchk_overlap){ k, (uint8_t)a, (uint8_t)b };
+}
+
+void qchk_overlaps_report(struct qchk *q)
+{
+	const struct check_result *r = q->c->r;
+
+	if (r->corruptions || r->check_errors)
+		return;
+	for (size_t i = 0; i < q->noverlaps; i++) {
+		const struct qchk_overlap *o = &q->overlaps[i];
+		struct check_args a = { .n = { o->cluster },
+					.s = { qchk_role_name(o->a),
+					       qchk_role_name(o->b) } };
+
+		check_problem(q->c, CHK_OVERLAP_ONLY, &a, 0);
+	}
+}
+
 /* Note who else uses cluster k when role arrives there. */
 static int overlap(struct qchk *q, uint64_t k, uint64_t count,
 		   enum qchk_role role)
@@ -256,6 +286,7 @@ static int overlap(struct qchk *q, uint64_t k, uint64_t count,
 		a.s[0] = qchk_role_name((enum qchk_role)(old & 0xff));
 		a.s[1] = qchk_role_name(role);
 		check_problem(q->c, CHK_OVERLAP, &a, 0);
+		remember(q, k, (enum qchk_role)(old & 0xff), role);
 		old |= QCHK_SHARED;
 		if (meta)
 			return qchk_map_put(&r->roles, k, old);

@@ -24,6 +24,7 @@
  * qemu's overlap check would refuse; such problems are reported and left.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,9 @@ int qchk_grow_file(struct qchk *q, uint64_t size)
 
 	if (size <= q->file_size)
 		return 0;
+	/* qemu's bound on the clusters a check tracks, before any write. */
+	if (((size + q->cs - 1) >> q->cluster_bits) > INT_MAX)
+		return -EFBIG;
 	ret = qfile_truncate(q->file, size, &q->c->r->err);
 	if (ret < 0)
 		return ret;

@@ -119,11 +119,8 @@ int qchk_snapshots_read(struct qchk *q)
 	uint64_t off = h->snapshots_offset;
 	int ret = 0;
 
-	q->snaps_ok = false;
-	if (h->nb_snapshots == 0) {
-		q->snaps_ok = true;
+	if (h->nb_snapshots == 0)
 		return 0;
-	}
 	q->snaps = calloc(h->nb_snapshots, sizeof(*q->snaps));
 	if (!q->snaps)
 		return qerr_set(&q->c->r->err, -ENOMEM, "out of memory");
@@ -137,7 +134,6 @@ int qchk_snapshots_read(struct qchk *q)
 	if (ret < 0)
 		return ret;
 	q->snaps_size = off - h->snapshots_offset;
-	q->snaps_ok = true;
 	for (uint32_t i = 0; i < q->nb_snaps; i++) {
 		struct check_args a = { .n = { i } };
 

@@ -57,8 +57,6 @@ static void cdesc(const struct qchk *q, uint64_t e, uint64_t *off,
 
 /* One L2 table being checked. */
 struct l2walk {
-	uint64_t off;
-	bool active;
 	bool stats;
 	bool writable;		/* repairs may rewrite it */
 	bool copied;		/* feed its entries to the COPIED pass */
@@ -242,11 +240,9 @@ static int l2_entries(struct qchk *q, struct l2walk *w)
 	return ret;
 }
 
-static int walk_l2(struct qchk *q, uint64_t l2_off, bool active, bool stats,
-		   bool copied)
+static int walk_l2(struct qchk *q, uint64_t l2_off, bool stats, bool copied)
 {
-	struct l2walk w = { .off = l2_off, .active = active, .stats = stats,
-			    .copied = copied };
+	struct l2walk w = { .stats = stats, .copied = copied };
 	int ret;
 
 	ret = qfile_pread_zero(q->file, q->l2buf, q->cs, l2_off, &q->c->r->err);
@@ -281,7 +277,7 @@ static int l1_entry(struct qchk *q, uint64_t l1_off, uint64_t idx,
 	int ret;
 
 	/* qemu skips only an all-zero entry: 0x1 walks an L2 table at 0
-	 * (its COPIED pass does skip that one: see w->off). */
+	 * (its COPIED pass does skip that one: qchk_early_l1). */
 	if (!e)
 		return 0;
 	if (e & QCHK_L1E_RESERVED) {
@@ -306,7 +302,7 @@ static int l1_entry(struct qchk *q, uint64_t l1_off, uint64_t idx,
 		check_problem(q->c, CHK_L2_UNALIGNED, &a, 0);
 	}
 	/* Past the end the table reads as zeros: nothing to count. */
-	return ret ? 0 : walk_l2(q, l2_off, active, stats, copied);
+	return ret ? 0 : walk_l2(q, l2_off, stats, copied);
 }
 
 static int walk_l1(struct qchk *q, uint64_t l1_off, uint32_t l1_size,
@@ -401,6 +397,7 @@ static int count_refblocks(struct qchk *q)
 			ret = qchk_grow_file(q, off + q->cs);
 			if (ret < 0) {
 				a.n[0] = (uint64_t)-ret;
+				check_problem(q->c, CHK_REFB_RESIZE_ERR, &a, 0);
 				check_problem(q->c, CHK_REFB_RESIZE_FAIL, &a, 0);
 				q->rebuild = true;
 				continue;

@@ -221,6 +221,12 @@ int qcow2_alloc_clusters_at(struct qcow2_engine *eng, uint64_t off,
  */
 int qcow2_refcount_update(struct qcow2_engine *eng, uint64_t off,
 			  uint64_t len, int delta);
+/*
+ * Free every refcount block that counts nothing but, possibly, itself
+ * (after a shrink): its table entry is cleared and synced before the
+ * block's own refcount goes.  Callers flush the caches first.
+ */
+int qcow2_refblocks_trim(struct qcow2_engine *eng);
 /* Drop the references a (valid) L2 entry holds: data or compressed. */
 int qcow2_free_l2e(struct qcow2_engine *eng, uint64_t l2e);
 

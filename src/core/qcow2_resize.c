@@ -21,8 +21,9 @@
  *    new end go: an L2 table wholly past it is unhooked from the L1 table
  *    (synced) before its references are dropped, entries of a table that
  *    straddles the end are cleared before the references they held are
- *    dropped (the refcount cache waits for the L2 cache); finally the file
- *    is truncated after the last cluster still in use.
+ *    dropped (the refcount cache waits for the L2 cache); refcount blocks
+ *    left counting nothing are freed (table entry first); finally the
+ *    file is truncated after the last cluster still in use.
  * The L1 table keeps its size when shrinking, as qemu's does.
  */
 #include <errno.h>
@@ -408,8 +409,13 @@ static int truncate_file(struct qcow2_engine *eng)
 	int ret = 0;
 
 	while (last > 0) {
-		uint64_t rc;
+		uint64_t rc, ti = (last - 1) >> eng->rb_bits;
 
+		/* No refcount block: the whole region it would count is free. */
+		if (ti >= eng->reftable_entries || !eng->reftable[ti]) {
+			last = ti << eng->rb_bits;
+			continue;
+		}
 		ret = qcow2_refcount_get(eng, last - 1, &rc);
 		if (ret < 0 || rc)
 			break;
@@ -440,6 +446,10 @@ static int shrink(struct img *img, struct qcow2_engine *eng, uint64_t size)
 		return ret;
 	img->size = size;
 	ret = drop_tail(eng, round_up(size, eng->cluster_size));
+	if (ret == 0)
+		ret = qcow2_engine_flush(eng);
+	if (ret == 0)
+		ret = qcow2_refblocks_trim(eng);
 	if (ret == 0)
 		ret = qcow2_engine_flush(eng);
 	if (ret == 0)

@@ -13,15 +13,17 @@
  * tables need a copy, the new clusters are allocated, a second pass makes
  * the refcount changes (in copies of the refcount blocks) and writes the
  * copies, and the header switches to the new L1, refcount table and
- * snapshot table in one write.  Existing tables are never edited in place:
- * where the COPIED flags of an active L2 table must change, the active
- * tree gets a copy of the table with the right flags.  So:
+ * snapshot table in one write.  Tables the active L1 reaches are never
+ * edited in place: where the COPIED flags of an active L2 table must
+ * change, the active tree gets a copy of the table with the right flags.
+ * (Only the active tree's flags count; a snapshot's are ignored, so a
+ * table only snapshots reach may be edited.)  So:
  *   - create: the snapshot keeps the old active L1 and its L2 tables; the
  *     active state gets a new L1, sharing the L2 tables whose entries are
  *     all shared already and copies of the others (COPIED cleared);
- *   - apply: the active state gets a new L1 made from the snapshot's, with
- *     copies of its L2 tables that still carry COPIED flags; the old active
- *     tree loses its references;
+ *   - apply: the active state gets a new L1 made from the snapshot's,
+ *     sharing its L2 tables, whose COPIED flags (left by a create) are
+ *     cleared in place first; the old active tree loses its references;
  *   - delete: the snapshot's tree loses its references; active L2 tables
  *     whose flags change get copies with the flags recomputed.
  * A kill at any point leaves the image before or after the operation,

@@ -270,6 +270,22 @@ Leaked cluster 6 refcount=1 reference=0" ]
 	grep -q '^Overlap: cluster 0 is used by the image header and by an L2 table$' m/err
 }
 
+@test "check: an overlap qemu-img cannot see (its refcount matches) is an error for qimg" {
+	make_base
+	qemu-img snapshot -c s1 base.qcow2
+	qemu-io -c 'write -P 3 0 64k' base.qcow2 >/dev/null
+	# Active L2 at 0xc0000; guest cluster 4 now maps the snapshot's L2
+	# table (cluster 4), whose refcount is raised to match.
+	cp base.qcow2 ov.qcow2
+	poke_be64 ov.qcow2 $((0xc0020)) $((0x40000))
+	poke_be16 ov.qcow2 $((0x20008)) 2
+	run -0 qemu-img check ov.qcow2
+	run -2 --separate-stderr qimg check ov.qcow2
+	[ "$stderr" = "Overlap: cluster 4 is used by guest data and by an L2 table
+ERROR cluster 4 is used by guest data and by an L2 table" ]
+	[ "${lines[0]}" = "1 errors were found on the image." ]
+}
+
 @test "check: broken refcount table entries: reserved bits, unaligned, outside the image" {
 	make_base
 	damage rtres.qcow2

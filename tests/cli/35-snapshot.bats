@@ -368,11 +368,13 @@ one_entry() {
 	qemu-img create -q -f raw r.raw 1M
 	run -0 --separate-stderr qimg snapshot -l r.raw
 	[ "$output" = "" ]
+	# a probed raw image opened for writing gets qemu's warning first
 	run -1 --separate-stderr qimg snapshot -c s r.raw
-	[ "$stderr" = "qimg: r.raw: Could not create snapshot 's': -95 (Operation not supported)" ]
+	[ "${stderr_lines[0]}" = "WARNING: Image format was not specified for 'r.raw' and probing guessed raw." ]
+	[ "${stderr_lines[3]}" = "qimg: r.raw: Could not create snapshot 's': -95 (Operation not supported)" ]
 	run -1 --separate-stderr qimg snapshot -f raw -a s r.raw
 	[ "$stderr" = "qimg: r.raw: Could not apply snapshot 's': Block driver does not support snapshots" ]
-	run -1 --separate-stderr qimg snapshot -d s r.raw
+	run -1 --separate-stderr qimg snapshot -f raw -d s r.raw
 	[ "$stderr" = "qimg: r.raw: Could not delete snapshot 's': snapshot not found" ]
 	qemu-img create -q -f qcow2 -o data_file=d.raw d.qcow2 1M
 	run -1 --separate-stderr qimg snapshot -c s d.qcow2
@@ -382,6 +384,11 @@ one_entry() {
 	[ "$stderr" = "qimg: a.qcow2: force-share=on can only be used with read-only images" ]
 	run -0 qimg snapshot --image-opts -c s driver=qcow2,file.filename=a.qcow2
 	[ "$(ids a.qcow2)" = "1:s" ]
+	run -1 --separate-stderr qimg snapshot --image-opts -f qcow2 -l driver=qcow2,file.filename=a.qcow2
+	[ "$stderr" = "qimg: --image-opts and --format are mutually exclusive" ]
+	run -0 qimg snapshot --object secret,id=s0,data=x -l a.qcow2
+	run -1 --separate-stderr qimg snapshot --object bogus,id=s0 -l a.qcow2
+	[ "$stderr" = "qimg: Parameter 'qom-type' does not accept value 'bogus'" ]
 }
 
 @test "bitmaps survive create and delete; apply is refused while they exist" {

@@ -201,39 +201,40 @@ crashes() {
 
 @test "crash after every N-th write: 64 KiB clusters leave no corruption and keep flushed data" {
 	need_qemu
-	crashes cluster_size=65536 8M 400 25 --ops 300 --seed 21
+	crashes cluster_size=65536 8M 400 20 --ops 300 --seed 21
 }
 
 @test "crash after every N-th write: 512-byte clusters with compressed writes" {
 	need_qemu
-	crashes cluster_size=512 2M 1200 30 --ops 400 --seed 22 --compressed
+	crashes cluster_size=512 2M 1200 22 --ops 400 --seed 22 --compressed
 }
 
 @test "crash at every write around a refcount table move" {
 	need_qemu
 	# 512-byte clusters, 64-bit refcounts: the first table covers 2 MiB.
-	qemu-img create -q -f qcow2 -o refcount_bits=64,cluster_size=512 tmpl.qcow2 6M
+	qemu-img create -q -f qcow2 -o refcount_bits=64,cluster_size=512 tmpl.qcow2 3M
 	orig=$(peek64 tmpl.qcow2 48)
-	lo=0 hi=6000
+	lo=0 hi=4000
 	while (( hi - lo > 1 )); do
 		mid=$(( (lo + hi) / 2 ))
 		cp tmpl.qcow2 a.qcow2
-		QIMG_FAULT_AFTER_WRITES=$mid fuzz crash --ops 600 --seed 27 a.qcow2 log \
+		QIMG_FAULT_AFTER_WRITES=$mid fuzz crash --ops 300 --seed 27 a.qcow2 log \
 			>/dev/null 2>&1 || true
 		if [ "$(peek64 a.qcow2 48)" != "$orig" ]; then hi=$mid; else lo=$mid; fi
 	done
-	# Write number hi switched the header: try every write before and after.
-	[ "$hi" -gt 40 ] && [ "$hi" -lt 6000 ]
-	for n in $(seq $((hi - 40)) $((hi + 4))); do
-		crash_at "$n" --ops 600 --seed 27
+	# Write number hi switched the header: try every write before and after
+	# (new blocks, the new table, the refcounts of both, the header).
+	[ "$hi" -gt 24 ] && [ "$hi" -lt 4000 ]
+	for n in $(seq $((hi - 24)) $((hi + 3))); do
+		crash_at "$n" --ops 300 --seed 27
 	done
 }
 
 @test "crash after every N-th write: extended L2 over a snapshot made by qemu-img" {
 	need_qemu
-	TEMPLATE_CMD='qemu-io -c "write -P 9 0 3M" tmpl.qcow2 >/dev/null &&
+	TEMPLATE_CMD='qemu-io -c "write -P 9 0 1M" tmpl.qcow2 >/dev/null &&
 		qemu-img snapshot -c s0 tmpl.qcow2 && qemu-img convert -O raw tmpl.qcow2 init.raw'
-	crashes extended_l2=on 8M 500 25 --ops 300 --seed 23 --init init.raw
+	crashes extended_l2=on 4M 500 18 --ops 250 --seed 23 --init init.raw
 	qemu-img convert -l snapshot.name=s0 -O raw a.qcow2 s0.raw
 	cmp s0.raw init.raw
 }
@@ -395,17 +396,17 @@ crashes() {
 
 @test "growing an image extends the L1 table and hides the backing file past the old end" {
 	need_qemu
-	qemu-img create -q -f qcow2 base.qcow2 64M
-	qemu-io -c "write -P 9 0 64M" base.qcow2 >/dev/null
+	qemu-img create -q -f qcow2 base.qcow2 16M
+	qemu-io -c "write -P 9 0 16M" base.qcow2 >/dev/null
 	qemu-img create -q -f qcow2 -o cluster_size=512 -b base.qcow2 -F qcow2 a.qcow2 1M
 	l1_before=$(peek64 a.qcow2 40)
-	qimg io -c "write -P 3 1000k 24k" -c "truncate 64M" -c "write -P 4 60M 1M" a.qcow2
+	qimg io -c "write -P 3 1000k 24k" -c "truncate 16M" -c "write -P 4 12M 1M" a.qcow2
 	[ "$(peek64 a.qcow2 40)" != "$l1_before" ]
-	[ "$(peek_be32 a.qcow2 36)" -eq 2048 ]
+	[ "$(peek_be32 a.qcow2 36)" -eq 512 ]
 	run -0 qemu-img check a.qcow2
 	[[ $output == *"No errors were found on the image."* ]]
-	run -0 qemu-io -c "read -P 9 0 1000k" -c "read -P 3 1000k 24k" -c "read -P 0 1M 59M" \
-		-c "read -P 4 60M 1M" -c "read -P 0 61M 3M" a.qcow2
+	run -0 qemu-io -c "read -P 9 0 1000k" -c "read -P 3 1000k 24k" -c "read -P 0 1M 11M" \
+		-c "read -P 4 12M 1M" -c "read -P 0 13M 3M" a.qcow2
 	[[ $output != *"Pattern verification failed"* ]]
 	[ "$(grep -c '^read ' <<<"$output")" -eq 5 ]
 }

@@ -548,3 +548,24 @@ same_as_qemu() {
 	[ "$stderr" = "qimg: warning: error while reading offset 0: Input/output error" ]
 	cmp -i 512 d.raw out.raw
 }
+
+@test "a corrupt L2 entry stops the copy there, or is salvaged sector by sector" {
+	need_qcow2_io
+	qemu-img create -q -f qcow2 salv.qcow2 1M
+	qemu-io -c 'write -P 0x11 0 192k' salv.qcow2 >/dev/null
+	# L2 entry 1 (guest cluster 1) points 512 bytes past its cluster
+	# (entries have bit 63 set: read them as hex, 64-bit wrapping math)
+	l2=$((0x$(od -An -tx1 -j $((0x30000)) -N 8 salv.qcow2 | tr -d ' ') & 0x00fffffffffffe00))
+	e=$((0x$(od -An -tx1 -j $((l2 + 8)) -N 8 salv.qcow2 | tr -d ' ') + 512))
+	poke_bytes salv.qcow2 $((l2 + 8)) "$(printf '%016x' "$e")"
+	run -1 --separate-stderr qimg convert salv.qcow2 out.raw
+	[[ "$stderr" == "qimg: salv.qcow2: error while reading block status at offset 65536: "* ]]
+	run -0 --separate-stderr qimg convert --salvage salv.qcow2 out.raw
+	[ "${stderr_lines[0]}" = "qimg: warning: error while reading block status at offset 65536: Input/output error" ]
+	[ "${stderr_lines[1]}" = "qimg: warning: error while reading offset 65536: Input/output error" ]
+	[ "${#stderr_lines[@]}" = 256 ]
+	qemu-img convert --salvage -O raw salv.qcow2 q.raw 2>/dev/null
+	cmp q.raw out.raw
+	run -0 --separate-stderr qimg convert -q --salvage salv.qcow2 out2.raw
+	[ "$stderr" = "" ]
+}

@@ -166,9 +166,14 @@ step() {
 	[ "$(( $(stat -c %b rs.raw) * 512 ))" -ge 20000000 ]
 	run -1 --separate-stderr qimg resize -f raw --preallocation=metadata rs.raw 40M
 	[ "$stderr" = "qimg: rs.raw: Unsupported preallocation mode: metadata" ]
-	run -1 --separate-stderr qimg resize -f raw rs.raw 4P
-	[ "$stderr" = "qimg: rs.raw: Could not resize file: File too large" ]
-	[ "$(stat -c %s rs.raw)" = 33554432 ]
+	# The size limit is the file system's: ext4 refuses 4 PiB, tmpfs (where
+	# the suite normally runs) takes it, so only check where it applies.
+	if ! truncate -s 4P probe 2>/dev/null; then
+		run -1 --separate-stderr qimg resize -f raw rs.raw 4P
+		[ "$stderr" = "qimg: rs.raw: Could not resize file: File too large" ]
+		[ "$(stat -c %s rs.raw)" = 33554432 ]
+	fi
+	rm -f probe
 }
 
 # sequence CREATE_OPTS: grow, write, shrink, grow with each preallocation.
@@ -296,6 +301,25 @@ sequence() {
 	[[ $output == *"No errors were found"* ]]
 	[ "$(stat -c %s s.qcow2)" -lt 1000000 ]
 	qemu-io -c "read -P 2 0 64k" s.qcow2 | grep -vq "verification failed"
+}
+
+@test "shrinking frees refcount blocks left counting nothing: the file ends where qemu-img's does" {
+	need_qemu
+	qemu-img create -q -f qcow2 -o cluster_size=4096 a.qcow2 64M
+	qemu-io -c "write -P 1 0 64M" a.qcow2 >/dev/null
+	cp a.qcow2 q.qcow2
+	run -0 qimg resize --shrink a.qcow2 1M
+	qemu-img resize -q --shrink q.qcow2 1M
+	[ "$(stat -c %s a.qcow2)" = "$(stat -c %s q.qcow2)" ]
+	run -0 qemu-img check a.qcow2
+	run -0 qemu-img compare a.qcow2 q.qcow2
+	# stopped after any write: leaks at worst, here too
+	cp q.qcow2 tmpl.qcow2
+	qemu-img resize -q tmpl.qcow2 64M
+	qemu-io -c "write -P 1 0 64M" tmpl.qcow2 >/dev/null
+	qemu-img convert -O raw tmpl.qcow2 old.raw
+	head -c 1M old.raw >new.raw
+	crash_resize tmpl.qcow2 old.raw new.raw --shrink 1M
 }
 
 @test "an external data file follows the virtual size" {

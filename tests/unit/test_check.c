@@ -135,6 +135,7 @@ static void test_overlaps(void)
 	CHECK(qchk_ref(&q, 16 * CS, 512, ROLE_DATA, 0) == 0);
 	CHECK_EQ_U64(q.refs.n, 17);
 	qchk_refs_free(&q.refs);
+	free(q.overlaps);
 
 	/* 1-bit refcounts: a second reference overflows. */
 	fake(&q, &c, &o, &r, &l, 1);
@@ -145,6 +146,7 @@ static void test_overlaps(void)
 	CHECK(strncmp(l.text[0], "ERROR: overflow cluster offset=0x50000\n",
 		      39) == 0);
 	qchk_refs_free(&q.refs);
+	free(q.overlaps);
 }
 
 static void test_wording(void)
@@ -171,6 +173,13 @@ static void test_wording(void)
 	a.n[1] = EIO;
 	check_format(CHK_GET_REFCOUNT, false, &a, buf, sizeof(buf));
 	CHECK_STR(buf, "Can't get refcount for cluster 0: Input/output error");
+	/* Every code has a row with words. */
+	for (int code = 0; code < CHK_NB_CODES; code++) {
+		struct check_args z = { .n = { 0 } };
+
+		check_format((enum check_code)code, false, &z, buf, sizeof(buf));
+		CHECK(strlen(buf) > 5);
+	}
 	/* A short buffer truncates, always terminated. */
 	check_format(CHK_GET_REFCOUNT, false, &a, buf, 8);
 	CHECK_STR(buf, "Can't g");
