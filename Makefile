@@ -21,8 +21,8 @@ UTIL_OBJS = \
 	src/util/opts.o \
 	src/util/json.o \
 	src/util/render.o \
-	src/util/progress.o \
-	src/util/imgopts.o
+	src/util/imgopts.o \
+	src/util/progress.o
 
 CORE_OBJS = \
 	src/core/err.o \
@@ -58,7 +58,24 @@ CORE_OBJS = \
 	src/core/qcow2_map.o \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
-	src/core/qcow2_rebuild.o
+	src/core/qcow2_rebuild.o \
+	src/core/check.o \
+	src/core/qcow2_check.o \
+	src/core/qcow2_check_refs.o \
+	src/core/qcow2_check_walk.o \
+	src/core/qcow2_check_copied.o \
+	src/core/qcow2_check_snap.o \
+	src/core/qcow2_check_repair.o \
+	src/core/qcow2_check_rebuild.o \
+	src/core/qcow2_check_data.o \
+	src/core/qcow2_snapshot_txn.o \
+	src/core/qcow2_snapshot_tree.o \
+	src/core/qcow2_snapshot_ops.o \
+	src/core/img_snapshot.o \
+	src/core/resize.o \
+	src/core/qcow2_resize.o \
+	src/core/rebase.o \
+	src/core/qcow2_backing.o
 
 CMD_OBJS = \
 	src/cmd/common.o \
@@ -70,7 +87,12 @@ CMD_OBJS = \
 	src/cmd/io_table.o \
 	src/cmd/io_open.o \
 	src/cmd/io_rw.o \
-	src/cmd/io_misc.o
+	src/cmd/io_misc.o \
+	src/cmd/check.o \
+	src/cmd/snapshot.o \
+	src/cmd/imgopen.o \
+	src/cmd/resize.o \
+	src/cmd/rebase.o
 
 LIB_OBJS = $(UTIL_OBJS) $(CORE_OBJS)
 OBJS = src/qimg.o $(CMD_OBJS) $(LIB_OBJS)
@@ -88,7 +110,9 @@ UNIT_OBJS = \
 	tests/unit/test_luks.o \
 	tests/unit/test_secret.o \
 	tests/unit/test_refcount.o \
-	tests/unit/test_compress.o
+	tests/unit/test_compress.o \
+	tests/unit/test_check.o \
+	tests/unit/test_snapshot.o
 
 # The engine's differential/crash tester, driven by tests/cli/45-engine.bats.
 FUZZ_OBJS = tests/engine/qcow2_fuzz.o tests/engine/qcow2_fuzz_tools.o

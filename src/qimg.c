@@ -21,6 +21,10 @@ static const struct command commands[] = {
 	{ "info", cmd_info, "show information about a disk image" },
 	{ "convert", cmd_convert, "copy images into a new image of any format" },
 	{ "io", cmd_io, "run qemu-io commands on a disk image" },
+	{ "check", cmd_check, "check a disk image for consistency" },
+	{ "snapshot", cmd_snapshot, "list, create, apply or delete internal snapshots" },
+	{ "resize", cmd_resize, "change the virtual size of a disk image" },
+	{ "rebase", cmd_rebase, "change the backing file of a disk image" },
 	{ NULL, NULL, NULL },
 };
 

@@ -24,6 +24,10 @@ int cmd_create(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_io(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
+int cmd_rebase(int argc, char **argv);
 
 enum output_format { OUTPUT_HUMAN, OUTPUT_JSON };
 
@@ -52,5 +56,22 @@ int cmd_help(const char *usage);
 
 /* Print "qimg: message" and the --help hint; returns 1 (exit status). */
 int cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Open the image a writing command works on (imgopen.c): name is a file
+ * name, or with image_opts a "driver=FMT,file.filename=PATH" string (then
+ * fmt must be NULL).  Errors are printed; returns 0 or -1.  When the
+ * format was probed as raw on a writable open, prints qemu's warning.
+ */
+struct img;
+int cmd_open_image(const char *name, const char *fmt, bool image_opts,
+		   unsigned flags, struct img **out);
+/*
+ * --object: add the secret it defines (core/secret.h).  Returns 0, 1 when
+ * it asked for help (printed: exit 0), or -1 after printing the error.
+ */
+int cmd_add_object(const char *spec);
+/* qemu's three-line warning for a raw format guessed by probing. */
+void cmd_probe_warning(const char *path);
 
 #endif

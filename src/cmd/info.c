@@ -212,29 +212,6 @@ static void print_human(const struct img_info *in)
 	}
 }
 
-static void json_snapshots(struct json *j, const struct img_info *in)
-{
-	json_arr_begin(j, "snapshots");
-	for (size_t i = 0; i < in->nb_snapshots; i++) {
-		const struct img_snapshot *sn = &in->snapshots[i];
-
-		json_obj_begin(j, NULL);
-		if (sn->has_icount)
-			json_int(j, "icount", (int64_t)sn->icount);
-		json_int(j, "vm-clock-nsec",
-			 (int64_t)(sn->vm_clock_nsec % 1000000000));
-		json_str(j, "name", sn->name);
-		json_int(j, "date-sec", sn->date_sec);
-		json_int(j, "date-nsec", sn->date_nsec);
-		json_int(j, "vm-clock-sec",
-			 (int64_t)(sn->vm_clock_nsec / 1000000000));
-		json_str(j, "id", sn->id);
-		json_int(j, "vm-state-size", (int64_t)sn->vm_state_size);
-		json_obj_end(j);
-	}
-	json_arr_end(j);
-}
-
 /* One ImageInfo object; keys in qemu 7.2's (hash) order. */
 static void print_json_one(struct json *j, const struct img_info *in)
 {
@@ -242,7 +219,8 @@ static void print_json_one(struct json *j, const struct img_info *in)
 	if (in->backing_file && in->backing_fmt)
 		json_str(j, "backing-filename-format", in->backing_fmt);
 	if (in->nb_snapshots)
-		json_snapshots(j, in);
+		render_snapshots_json(j, "snapshots", in->snapshots,
+				      in->nb_snapshots);
 	json_int(j, "virtual-size", (int64_t)in->virtual_size);
 	json_str(j, "filename", in->filename);
 	if (in->cluster_size)

@@ -17,9 +17,11 @@
  *   - Cache (-t, -n) and AIO (-i, -k) modes are validated as qemu-io does
  *     and then ignored: qimg always does plain pread/pwrite.
  *   - -s (snapshot mode) is refused; -T (trace) and -m (misalign) are
- *     accepted and do nothing; --object is accepted and not used yet.
- *   - write -c (compressed) and read/write -b (VM state) fail with
- *     "Operation not supported", as qemu-io says for raw images; write -n
+ *     accepted and do nothing; --object takes only secrets (kept for
+ *     encrypted images), as the rest of qimg does.
+ *   - read/write -b (VM state) fail with "Operation not supported", as
+ *     qemu-io says for raw images (qcow2 keeps VM state; qimg does not
+ *     write it); write -c goes through img_write_compressed; write -n
  *     only lifts the request length limit, as zeroing never falls back to
  *     a slow path here that it would forbid.
  *   - break, remove_break, resume and wait_break fail with "Operation not
@@ -31,8 +33,7 @@
  *   - open/reopen -o and --image-opts accept driver, file.filename,
  *     file.driver=file, read-only, force-share, cache.*, aio, discard
  *     (and filename for driver=file); other options are refused with
- *     qemu's message.  truncate -m falloc/full is a plain truncate (the
- *     content is the same; only the allocation differs).
+ *     qemu's message.
  *   - A raw image whose format was probed refuses writes that would make
  *     sector 0 look like a qcow2 header (qemu checks every format it
  *     knows); reopen -o read-only=on names the image file where qemu
@@ -53,6 +54,7 @@
 #include "config.h"
 #include "cmd/cmd.h"
 #include "cmd/io.h"
+#include "core/secret.h"
 #include "util/size.h"
 
 static const char io_usage_text[] =
@@ -442,10 +444,30 @@ static int io_add_cmd(struct io_cmdline *cl, char *cmd)
 	return 0;
 }
 
+/*
+ * --object: secrets go to the shared store (for encrypted images); other
+ * objects are refused with qemu's words.  0, or 1 + the exit status.
+ */
+static int io_add_object(const char *spec)
+{
+	struct qerr e = { 0 };
+	int ret = secret_object_add(spec, &e);
+
+	if (ret < 0) {
+		io_error("%s", qerr_msg(&e));
+		return 2;
+	}
+	if (ret > 0) {
+		fputs(secret_object_help(ret), stdout);
+		return 1;
+	}
+	return 0;
+}
+
 /* Parse argv; 0 to go on, else 1 + the exit status (help, errors). */
 static int io_parse_cmdline(int argc, char **argv, struct io_cmdline *cl)
 {
-	int c;
+	int c, ret;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hVc:d:f:rsnCmkt:T:Ui:",
@@ -496,7 +518,11 @@ static int io_parse_cmdline(int argc, char **argv, struct io_cmdline *cl)
 			break;
 		case 'm':
 		case 'T':
+			break;
 		case OPT_OBJECT:
+			ret = io_add_object(optarg);
+			if (ret)
+				return ret;
 			break;
 		case OPT_IMAGE_OPTS:
 			cl->image_opts = true;
@@ -526,17 +552,16 @@ int cmd_io(int argc, char **argv)
 	ret = io_parse_cmdline(argc, argv, &cl);
 	if (ret) {
 		free(cl.cmds);
+		secret_store_clear();
 		return ret - 1;
 	}
 	if (optind < argc) {
 		cl.req.filename = argv[optind];
 		cl.req.image_opts = cl.image_opts;
-		if (io_open_image(&io, &cl.req) < 0) {
-			free(cl.cmds);
-			return 1;
-		}
 	}
-	if (cl.ncmds)
+	if (cl.req.filename && io_open_image(&io, &cl.req) < 0)
+		status = 1;
+	else if (cl.ncmds)
 		status = io_run_cmds(&io, cl.cmds, cl.ncmds);
 	else
 		status = io_run_stdin(&io);
@@ -544,5 +569,6 @@ int cmd_io(int argc, char **argv)
 		status = 1;
 	img_close(io.img);
 	free(cl.cmds);
+	secret_store_clear();
 	return status;
 }

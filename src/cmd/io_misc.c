@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "cmd/io.h"
+#include "core/resize.h"
 #include "util/render.h"
 
 /*
@@ -181,14 +182,22 @@ int io_length(struct io_ctx *io, int argc, char **argv)
 	return 0;
 }
 
-/* truncate [-m prealloc_mode] off */
+/* truncate [-m prealloc_mode] off: img_resize, as qemu-img resize does. */
 int io_truncate(struct io_ctx *io, int argc, char **argv)
 {
-	static const char *const modes[] = { "off", "metadata", "falloc",
-					     "full", NULL };
-	const char *mode = "off";
+	static const struct {
+		const char *name;
+		enum img_prealloc mode;
+	} modes[] = {
+		{ "off", IMG_PREALLOC_OFF },
+		{ "metadata", IMG_PREALLOC_METADATA },
+		{ "falloc", IMG_PREALLOC_FALLOC },
+		{ "full", IMG_PREALLOC_FULL },
+	};
+	enum img_prealloc mode = IMG_PREALLOC_OFF;
 	int64_t size;
-	int c, i;
+	size_t i;
+	int c;
 
 	opterr = 0;
 	while ((c = getopt(argc, argv, ":m:")) != -1) {
@@ -197,13 +206,15 @@ int io_truncate(struct io_ctx *io, int argc, char **argv)
 			io_print_usage(io->cur);
 			return -1;
 		}
-		for (i = 0; modes[i] && strcmp(modes[i], optarg) != 0; i++)
+		for (i = 0; i < sizeof(modes) / sizeof(modes[0]) &&
+			    strcmp(modes[i].name, optarg) != 0;
+		     i++)
 			;
-		if (!modes[i]) {
+		if (i == sizeof(modes) / sizeof(modes[0])) {
 			io_error("Invalid preallocation mode '%s'", optarg);
 			return -1;
 		}
-		mode = optarg;
+		mode = modes[i].mode;
 	}
 	/* qemu-io ignores extra arguments (and crashes on a missing one). */
 	if (optind >= argc) {
@@ -212,15 +223,7 @@ int io_truncate(struct io_ctx *io, int argc, char **argv)
 	}
 	if (io_parse_num(argv[optind], &size) < 0)
 		return -1;
-	if (strcmp(mode, "metadata") == 0 && io->img->drv == &raw_driver) {
-		io_error("Unsupported preallocation mode: %s", mode);
-		return -1;
-	}
-	if (io->img->drv != &raw_driver && size % 512) {
-		io_error("The new size must be a multiple of 512");
-		return -1;
-	}
-	if (img_truncate(io->img, (uint64_t)size) < 0) {
+	if (img_resize(io->img, (uint64_t)size, mode) < 0) {
 		io_error("%s", qerr_msg(&io->img->err));
 		qerr_clear(&io->img->err);
 		return -1;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/cmd.h"
 #include "cmd/io.h"
 #include "util/opts.h"
 
@@ -142,14 +143,7 @@ static void io_open_error(const struct io_open_req *req, const char *fmt, ...)
 
 static void io_probe_warning(const char *path)
 {
-	fprintf(stderr,
-		"WARNING: Image format was not specified for '%s' and probing "
-		"guessed raw.\n"
-		"         Automatically detecting the format is dangerous for "
-		"raw images, write operations on block 0 will be restricted.\n"
-		"         Specify the 'raw' format explicitly to remove the "
-		"restrictions.\n",
-		path);
+	cmd_probe_warning(path);
 }
 
 /* Open the resolved target; on success io->img is set. */

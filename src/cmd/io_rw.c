@@ -270,7 +270,25 @@ static int io_write_data(struct io_ctx *io, int64_t off, int64_t count,
 	return ret;
 }
 
-/* One timed write (data or zeros), then the statistics unless -q. */
+/*
+ * write -c: one request for the whole range, as qemu makes it, so the
+ * format checks the alignment before any cluster is written.
+ */
+static int io_write_compressed(struct io_ctx *io, int64_t off, int64_t count,
+			       const struct io_source *src)
+{
+	uint8_t *buf = malloc(count ? (size_t)count : 1);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	io_source_fill(src, buf, 0, (size_t)count);
+	ret = img_write_compressed(io->img, off, buf, (size_t)count);
+	free(buf);
+	return ret;
+}
+
+/* One timed write (data, zeros or compressed), then the statistics. */
 static int io_do_write(struct io_ctx *io, const char *failop, int64_t off,
 		       int64_t count, const struct io_rw_opts *o)
 {
@@ -285,7 +303,7 @@ static int io_do_write(struct io_ctx *io, const char *failop, int64_t off,
 		ret = img_write_zeroes(io->img, off, count,
 				       o->unmap ? IMG_ZERO_MAY_UNMAP : 0);
 	else if (ret == 0 && o->compressed)
-		ret = -ENOTSUP;	/* no compressed-write entry in the core */
+		ret = io_write_compressed(io, off, count, &o->src);
 	else if (ret == 0 && !o->zero)
 		ret = io_write_data(io, off, count, &o->src);
 	if (ret == 0 && o->fua)

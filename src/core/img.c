@@ -308,6 +308,18 @@ int img_truncate(struct img *img, uint64_t size)
 	return ret ? ret : img->drv->truncate(img, size);
 }
 
+int img_write_compressed(struct img *img, uint64_t off, const void *buf,
+			 size_t len)
+{
+	int ret = img_check_writable(img);
+
+	if (ret == 0)
+		ret = img_check_range(img, "write", off, len);
+	if (ret == 0 && !img->drv->write_compressed)
+		ret = img_unsupported(img, "compression");
+	return ret ? ret : img->drv->write_compressed(img, off, buf, len);
+}
+
 int img_info_get(struct img *img, struct img_info *info)
 {
 	memset(info, 0, sizeof(*info));

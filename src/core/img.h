@@ -37,9 +37,13 @@ enum img_open_flags {
 	IMG_FORCE_SHARE = 1 << 2, /* -U: read-only shared open */
 	IMG_NO_IO = 1 << 3,	  /* metadata only (info): no guest I/O, so
 				     no data file and no secrets needed */
+	IMG_CHECK = 1 << 4,	  /* for check: tables past the end of the
+				     file are the check's to report */
 };
 
 struct img;
+struct check_opts;
+struct check_result;
 
 /* One internal snapshot, as info and snapshot -l show it. */
 struct img_snapshot {
@@ -129,6 +133,29 @@ struct img_driver {
 	int (*truncate)(struct img *img, uint64_t size);
 	/* Add the format's facts to info (cluster size, snapshots, ...). */
 	int (*info)(struct img *img, struct img_info *info);
+	/*
+	 * Store [off, off+len) compressed, cluster by cluster: off cluster
+	 * aligned, len whole clusters or up to the image end.
+	 */
+	int (*write_compressed)(struct img *img, uint64_t off, const void *buf,
+				size_t len);
+	/* Check (and with o->fix repair) the image: see core/check.h. */
+	int (*check)(struct img *img, const struct check_opts *o,
+		     struct check_result *r);
+	/*
+	 * Internal snapshots (NULL: the format has none; see img_snapshot_*
+	 * below for the contracts).  id and name select one exactly, NULL
+	 * matching any, the first match winning.
+	 */
+	int (*snapshot_list)(struct img *img, struct img_snapshot **out,
+			     size_t *n);
+	int (*snapshot_create)(struct img *img, const char *name);
+	int (*snapshot_apply)(struct img *img, const char *id,
+			      const char *name);
+	int (*snapshot_delete)(struct img *img, const char *id,
+			       const char *name);
+	int (*snapshot_load)(struct img *img, const char *id,
+			     const char *name);
 };
 
 struct img {
@@ -187,10 +214,49 @@ int img_discard(struct img *img, uint64_t off, uint64_t len);
 int img_block_status(struct img *img, uint64_t off, uint64_t len,
 		     struct img_bstatus *st);
 int img_truncate(struct img *img, uint64_t size);
+/*
+ * Compressed write (convert -c, qemu-io write -c): off on a cluster
+ * boundary, len whole clusters or up to the end; -ENOTSUP when the format
+ * has no compression, -EINVAL when misaligned, -EIO (as qemu) when a
+ * cluster is already allocated.
+ */
+int img_write_compressed(struct img *img, uint64_t off, const void *buf,
+			 size_t len);
 
 /* Fill info for img (not its backing chain); free with img_info_free(). */
 int img_info_get(struct img *img, struct img_info *info);
 void img_info_free(struct img_info *info);
+
+/*
+ * Internal snapshots (img_snapshot.c), each snapshot selected the way
+ * qemu-img 7.2 selects it.  On failure img->err holds the reason; an
+ * empty message means a plain errno (qemu-img prints those as
+ * "-95 (Operation not supported)").  The messages are qemu's where qemu
+ * has one.
+ *
+ * list: the snapshots (none for a format without them); free the array
+ * with img_snapshot_list_free().
+ * create: a new snapshot of the current state called name, with the next
+ * free ID; the image must be writable.
+ * apply: the snapshot whose ID is id_or_name, else the first whose name
+ * is, becomes the current state (virtual size included).
+ * delete: the first snapshot whose NAME is name goes (qemu-img 7.2 does
+ * not look at IDs here).
+ * load: for reading a snapshot's content (convert -l): on an image opened
+ * read-only, img_read() and img_block_status() then see the snapshot, and
+ * img->size is its virtual size, until img_close().  img_snapshot_load()
+ * takes snapshot.id / snapshot.name (NULL: any; both given: both must
+ * match); img_snapshot_load_any() takes one string, tried as an ID, then
+ * as a name.  Not found: -ENOENT, "Can't find snapshot"; qemu-img prints
+ * these errors after "Failed to load snapshot: ".
+ */
+int img_snapshot_list(struct img *img, struct img_snapshot **out, size_t *n);
+void img_snapshot_list_free(struct img_snapshot *sn, size_t n);
+int img_snapshot_create(struct img *img, const char *name);
+int img_snapshot_apply(struct img *img, const char *id_or_name);
+int img_snapshot_delete(struct img *img, const char *name);
+int img_snapshot_load(struct img *img, const char *id, const char *name);
+int img_snapshot_load_any(struct img *img, const char *id_or_name);
 
 extern const struct img_driver raw_driver;
 extern const struct img_driver qcow2_driver;

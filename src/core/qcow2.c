@@ -19,6 +19,7 @@
 
 #include "core/qcow2.h"
 #include "core/qcow2_engine.h"
+#include "core/qcow2_snapshot.h"
 
 /* qemu only takes a file for qcow2 when a whole v3 header fits in it. */
 #define QCOW2_PROBE_MIN_LEN 112
@@ -51,7 +52,9 @@ static int qcow2_open(struct img *img, unsigned flags)
 	ret = qfile_size(img->file, &st->file_size, &img->err);
 	if (ret < 0)
 		return ret;
-	ret = qcow2_meta_read(img->file, &st->meta, &img->err);
+	ret = (flags & IMG_CHECK)
+		      ? qcow2_meta_read_check(img->file, &st->meta, &img->err)
+		      : qcow2_meta_read(img->file, &st->meta, &img->err);
 	if (ret < 0)
 		return ret;
 	h = &st->meta.h;
@@ -181,4 +184,11 @@ const struct img_driver qcow2_driver = {
 	.block_status = qcow2_block_status,
 	.flush = qcow2_flush,
 	.truncate = qcow2_truncate,
+	.write_compressed = qcow2_write_compressed_range,
+	.check = qcow2_check,
+	.snapshot_list = qcow2_snapshot_list,
+	.snapshot_create = qcow2_snapshot_create,
+	.snapshot_apply = qcow2_snapshot_apply,
+	.snapshot_delete = qcow2_snapshot_delete,
+	.snapshot_load = qcow2_snapshot_load,
 };

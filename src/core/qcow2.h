@@ -175,6 +175,13 @@ int qcow2_meta_parse(const uint8_t *buf, size_t len, uint64_t file_size,
  * Read cluster 0 of f and parse it (qcow2_meta_parse).
  */
 int qcow2_meta_read(struct qfile *f, struct qcow2_meta *m, struct qerr *e);
+/*
+ * The same for check (IMG_CHECK): the refcount, snapshot and L1 tables may
+ * lie past the end of the file, as qemu opens such images; the check then
+ * reports them (their bytes read as zeros).
+ */
+int qcow2_meta_read_check(struct qfile *f, struct qcow2_meta *m,
+			  struct qerr *e);
 
 /*
  * Serialize m into buf (cap bytes, normally one cluster, zero-filled by
@@ -201,6 +208,14 @@ int qcow2_create(const char *filename, struct optlist *opts, struct qerr *e);
 int qcow2_meta_set_default_features(struct qcow2_meta *m);
 
 void qcow2_meta_free(struct qcow2_meta *m);
+
+/*
+ * Check (qcow2_check.c): the qcow2 driver's check entry (core/check.h):
+ * metadata consistency as qemu-img 7.2 checks it, repairs with o->fix,
+ * --data reads.
+ */
+int qcow2_check(struct img *img, const struct check_opts *o,
+		struct check_result *r);
 
 /* Big-endian helpers. */
 static inline uint16_t be16_get(const uint8_t *p)

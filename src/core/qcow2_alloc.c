@@ -235,15 +235,54 @@ static uint64_t units_with_data(const struct qcow2_engine *eng, uint64_t e,
 	return bm & QCOW2_BITMAP_ALLOC_MASK;
 }
 
+static bool zero_block(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/*
+ * Past the end of the file every byte reads as zero (to us and to qemu),
+ * so zeros at the edges of a write starting there need not be written:
+ * this keeps a small write into a fresh 2 MiB cluster from writing 2 MiB.
+ */
+static void trim_zeros(const uint8_t *buf, uint64_t *a, uint64_t *b)
+{
+	while (*a < *b) {
+		uint64_t n = 512 - (*a & 511);
+
+		if (n > *b - *a)
+			n = *b - *a;
+		if (!zero_block(buf + *a, n))
+			break;
+		*a += n;
+	}
+	while (*b > *a) {
+		uint64_t n = *b & 511 ? *b & 511 : 512;
+
+		if (n > *b - *a)
+			n = *b - *a;
+		if (!zero_block(buf + *b - n, n))
+			break;
+		*b -= n;
+	}
+}
+
 /* Write the staged bytes [*rs, *re) of the COW buffer, if any. */
 static int stage_flush(struct qcow2_engine *eng, uint64_t gc, uint64_t hc,
 		       uint64_t *rs, uint64_t *re)
 {
+	uint64_t a = *rs, b = *re;
+	uint64_t eof = eng->data == eng->file ? eng->phys_size : eng->data_phys_size;
 	int ret = 0;
 
-	if (*re > *rs)
-		ret = qcow2_data_pwrite(eng, hc + *rs, gc + *rs,
-					eng->cow_buf + *rs, *re - *rs);
+	if (b > a && hc + a >= eof) {
+		trim_zeros(eng->cow_buf, &a, &b);
+		/* The file must still hold the cluster (entries are checked). */
+		if (eng->data == eng->file && hc + eng->cluster_size > eof)
+			ret = qcow2_extend(eng, hc + eng->cluster_size);
+	}
+	if (b > a && ret == 0)
+		ret = qcow2_data_pwrite(eng, hc + a, gc + a, eng->cow_buf + a, b - a);
 	*rs = *re = 0;
 	return ret;
 }

@@ -193,6 +193,21 @@ int qcow2_pwrite(struct qcow2_engine *eng, struct qfile *f, const void *buf,
 	return 0;
 }
 
+int qcow2_extend(struct qcow2_engine *eng, uint64_t size)
+{
+	int ret;
+
+	if (size <= eng->phys_size)
+		return 0;
+	ret = qfile_truncate(eng->file, size, eng->err);
+	if (ret < 0) {
+		eng->failed = true;
+		return ret;
+	}
+	eng->s->file_size = eng->phys_size = size;
+	return 0;
+}
+
 int qcow2_sync(struct qcow2_engine *eng)
 {
 	int ret = qfile_flush(eng->file, eng->err);
@@ -306,6 +321,11 @@ int qcow2_corrupt(struct qcow2_engine *eng, const char *fmt, ...)
 int qcow2_prepare_write(struct qcow2_engine *eng)
 {
 	const struct qcow2_header *h = &eng->s->meta.h;
+	uint64_t keep = QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+	/* A rebuild does not count bitmaps: they cannot stay then. */
+	bool keep_bm = eng->keep_bitmaps &&
+		       !(h->version >= 3 &&
+			 (h->incompatible_features & QCOW2_INCOMPAT_DIRTY));
 	int ret;
 
 	if (eng->write_ready)
@@ -323,12 +343,16 @@ int qcow2_prepare_write(struct qcow2_engine *eng)
 	 * bit, since we do not update bitmaps (qemu then treats them as
 	 * inconsistent, which is what they become).
 	 */
-	if (h->autoclear_features & ~QCOW2_AUTOCLEAR_DATA_FILE_RAW) {
+	if (keep_bm)
+		keep |= QCOW2_AUTOCLEAR_BITMAPS;
+	if (h->autoclear_features & ~keep) {
 		ret = qcow2_header_set_autoclear(eng, h->autoclear_features &
-							      QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+							      keep);
 		if (ret < 0)
 			return ret;
 	}
+	if (keep_bm)
+		return 0;	/* not dirty, nothing to rebuild or arm */
 	if (h->version >= 3 && (h->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
 		/* The old refcount structure is not read: it may be stale. */
 		ret = qcow2_rebuild_refcounts(eng);

@@ -26,6 +26,20 @@
  *
  * Every function returns 0 or a negative errno and leaves the reason in
  * img->err (eng->err).
+ *
+ * For other metadata code (snapshots, check -r, commit, amend):
+ *   - qcow2_engine_get() then qcow2_prepare_write() before changing
+ *     anything: it refuses what must not be written and brings refcounts
+ *     of a dirty image up to date;
+ *   - allocate with qcow2_alloc_clusters(), change refcounts with
+ *     qcow2_refcount_update() (checked, ordered against the L2 cache);
+ *     pin L2 tables with qcow2_cache_get() and mark them dirty, never
+ *     write tables behind the caches' back;
+ *   - qcow2_engine_flush() before rewriting the header or anything the
+ *     caches hold, and keep eng->l1 / qcow2_state.meta in step with what
+ *     is written (qcow2_header_set_* do both);
+ *   - the active L1 is eng->l1 in memory; an L1 entry is written through
+ *     (8 bytes) after the L2 table it names is on the file.
  */
 #ifndef QIMG_CORE_QCOW2_ENGINE_H
 #define QIMG_CORE_QCOW2_ENGINE_H
@@ -115,6 +129,12 @@ struct qcow2_engine {
 	bool write_ready;	/* prepare_write done */
 	bool lazy;		/* we set the dirty bit for lazy refcounts */
 	bool failed;		/* a write failed: do not mark clean */
+	/*
+	 * Set by a caller that changes metadata only (snapshots) before
+	 * qcow2_prepare_write: valid bitmaps stay valid and lazy refcounts
+	 * are not armed; the next guest write prepares again (clear it first).
+	 */
+	bool keep_bitmaps;
 
 	uint8_t *cow_buf;	/* one cluster, for copy-on-write fill */
 	uint8_t *cbuf;		/* one cluster, decompressed data */
@@ -164,6 +184,8 @@ int qcow2_corrupt(struct qcow2_engine *eng, const char *fmt, ...)
 int qcow2_pwrite(struct qcow2_engine *eng, struct qfile *f, const void *buf,
 		 size_t len, uint64_t off);
 int qcow2_sync(struct qcow2_engine *eng);
+/* Lengthen the qcow2 file to size (a hole), never shorten it. */
+int qcow2_extend(struct qcow2_engine *eng, uint64_t size);
 
 /* ---- qcow2_refcount.c: refcount entries, allocation ---- */
 
@@ -199,6 +221,12 @@ int qcow2_alloc_clusters_at(struct qcow2_engine *eng, uint64_t off,
  */
 int qcow2_refcount_update(struct qcow2_engine *eng, uint64_t off,
 			  uint64_t len, int delta);
+/*
+ * Free every refcount block that counts nothing but, possibly, itself
+ * (after a shrink): its table entry is cleared and synced before the
+ * block's own refcount goes.  Callers flush the caches first.
+ */
+int qcow2_refblocks_trim(struct qcow2_engine *eng);
 /* Drop the references a (valid) L2 entry holds: data or compressed. */
 int qcow2_free_l2e(struct qcow2_engine *eng, uint64_t l2e);
 
@@ -373,6 +401,12 @@ int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 int qcow2_flush(struct img *img);
 int qcow2_truncate(struct img *img, uint64_t size);
 /*
+ * Replace the active L1 table by a larger one of l1_size entries: written
+ * in full and synced before the header points at it (with the header's
+ * size field set to size), the old table freed after (resize).
+ */
+int qcow2_l1_grow(struct qcow2_engine *eng, uint64_t size, uint32_t l1_size);
+/*
  * Store one guest cluster compressed (convert -c).  guest_off is cluster
  * aligned; buf holds the cluster (only min(cluster, size - guest_off)
  * bytes are read; the rest of the cluster is taken as zeros).  Data that
@@ -381,5 +415,8 @@ int qcow2_truncate(struct img *img, uint64_t size);
  */
 int qcow2_write_compressed(struct img *img, uint64_t guest_off,
 			   const void *buf);
+/* The driver's write_compressed: whole clusters (or up to the end). */
+int qcow2_write_compressed_range(struct img *img, uint64_t off, const void *buf,
+				 size_t len);
 
 #endif

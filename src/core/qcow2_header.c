@@ -600,8 +600,10 @@ static int read_backing_name(const struct c0 *c, struct qcow2_meta *m,
 	return ret;
 }
 
-int qcow2_meta_parse(const uint8_t *buf, size_t len, uint64_t file_size,
-		     struct qcow2_meta *m, struct qerr *e)
+/* table_limit: where the tables must end (the file size, or no limit). */
+static int meta_parse(const uint8_t *buf, size_t len, uint64_t file_size,
+		      uint64_t table_limit, struct qcow2_meta *m,
+		      struct qerr *e)
 {
 	struct c0 c = { buf, len, file_size, 0 };
 	const struct qcow2_header *h = &m->h;
@@ -629,7 +631,7 @@ int qcow2_meta_parse(const uint8_t *buf, size_t len, uint64_t file_size,
 	if (ret == 0)
 		ret = check_features(m, c.cs, e);
 	if (ret == 0)
-		ret = check_tables(m, c.cs, file_size, e);
+		ret = check_tables(m, c.cs, table_limit, e);
 	if (ret == 0)
 		ret = read_backing_name(&c, m, e);
 	if (ret == 0)
@@ -639,7 +641,14 @@ fail:
 	return ret;
 }
 
-int qcow2_meta_read(struct qfile *f, struct qcow2_meta *m, struct qerr *e)
+int qcow2_meta_parse(const uint8_t *buf, size_t len, uint64_t file_size,
+		     struct qcow2_meta *m, struct qerr *e)
+{
+	return meta_parse(buf, len, file_size, file_size, m, e);
+}
+
+static int meta_read(struct qfile *f, struct qcow2_meta *m, bool bounded,
+		     struct qerr *e)
 {
 	enum { FIRST = 4096 };
 	uint64_t file_size, cs = FIRST;
@@ -676,9 +685,21 @@ int qcow2_meta_read(struct qfile *f, struct qcow2_meta *m, struct qerr *e)
 		}
 	}
 	if (ret == 0)
-		ret = qcow2_meta_parse(buf, len, file_size, m, e);
+		ret = meta_parse(buf, len, file_size,
+				 bounded ? file_size : UINT64_MAX, m, e);
 	free(buf);
 	return ret;
+}
+
+int qcow2_meta_read(struct qfile *f, struct qcow2_meta *m, struct qerr *e)
+{
+	return meta_read(f, m, true, e);
+}
+
+int qcow2_meta_read_check(struct qfile *f, struct qcow2_meta *m,
+			  struct qerr *e)
+{
+	return meta_read(f, m, false, e);
 }
 
 void qcow2_meta_free(struct qcow2_meta *m)

@@ -574,3 +574,27 @@ int qcow2_write_compressed(struct img *img, uint64_t guest_off,
 	qcow2_cache_put(eng->l2_cache, (void **)&t);
 	return ret;
 }
+
+int qcow2_write_compressed_range(struct img *img, uint64_t off, const void *buf,
+				 size_t len)
+{
+	struct qcow2_engine *eng;
+	const uint8_t *p = buf;
+	uint64_t cs;
+	int ret = qcow2_engine_get(img, &eng);
+
+	if (ret < 0)
+		return ret;
+	cs = eng->cluster_size;
+	if ((off & (cs - 1)) || ((len & (cs - 1)) && off + len != img->size))
+		return qerr_set(&img->err, -EINVAL, "compressed writes must "
+				"cover whole clusters");
+	for (uint64_t done = 0; done < len && ret == 0; done += cs)
+		ret = qcow2_write_compressed(img, off + done, p + done);
+	return ret;
+}
+
+int qcow2_l1_grow(struct qcow2_engine *eng, uint64_t size, uint32_t l1_size)
+{
+	return l1_grow(eng, size, l1_size);
+}

@@ -691,3 +691,59 @@ int qcow2_free_l2e(struct qcow2_engine *eng, uint64_t l2e)
 		return 0;
 	return qcow2_refcount_update(eng, off, eng->cluster_size, -1);
 }
+
+/* Does refcount block ti count nothing but, possibly, itself? */
+static int rb_unused(struct qcow2_engine *eng, uint64_t ti, bool *unused)
+{
+	uint64_t per = 1ULL << eng->rb_bits, c = eng->reftable[ti] >> eng->cluster_bits;
+	bool self = (c >> eng->rb_bits) == ti;
+	uint8_t *block;
+	int ret = rb_get(eng, ti, &block);
+
+	*unused = ret == 0;
+	for (uint64_t i = 0; i < per && *unused; i++) {
+		uint64_t v = qcow2_rc_get(block, eng->refcount_order, i);
+
+		if (v && !(self && i == (c & (per - 1)) && v == 1))
+			*unused = false;
+	}
+	if (ret == 0)
+		qcow2_cache_put(eng->rb_cache, (void **)&block);
+	return ret;
+}
+
+int qcow2_refblocks_trim(struct qcow2_engine *eng)
+{
+	bool changed = true;
+	int ret = qcow2_reftable_load(eng);
+
+	/* Freeing one block can empty the block that counted it: repeat. */
+	while (ret == 0 && changed) {
+		changed = false;
+		for (uint64_t ti = 0; ti < eng->reftable_entries && ret == 0;
+		     ti++) {
+			uint64_t off = eng->reftable[ti], c = off >> eng->cluster_bits;
+			bool unused;
+
+			if (!off)
+				continue;
+			ret = rb_unused(eng, ti, &unused);
+			if (ret < 0 || !unused)
+				continue;
+			/* Unhook it on disk before its own count goes. */
+			eng->reftable[ti] = 0;
+			ret = reftable_write_entry(eng, ti);
+			if (ret == 0)
+				ret = qcow2_sync(eng);
+			if (ret < 0)
+				break;
+			changed = true;
+			if ((c >> eng->rb_bits) == ti)
+				cluster_freed(eng, c);	/* it counted itself */
+			else
+				ret = qcow2_refcount_update(eng, off,
+							    eng->cluster_size, -1);
+		}
+	}
+	return ret;
+}

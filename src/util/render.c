@@ -89,3 +89,25 @@ void render_snapshots(FILE *f, const struct img_snapshot *sn, size_t n)
 	for (size_t i = 0; i < n; i++)
 		render_snapshot(f, &sn[i]);
 }
+
+void render_snapshots_json(struct json *j, const char *key,
+			   const struct img_snapshot *sn, size_t n)
+{
+	json_arr_begin(j, key);
+	for (size_t i = 0; i < n; i++) {
+		json_obj_begin(j, NULL);
+		if (sn[i].has_icount)
+			json_int(j, "icount", (int64_t)sn[i].icount);
+		json_int(j, "vm-clock-nsec",
+			 (int64_t)(sn[i].vm_clock_nsec % 1000000000));
+		json_str(j, "name", sn[i].name);
+		json_int(j, "date-sec", sn[i].date_sec);
+		json_int(j, "date-nsec", sn[i].date_nsec);
+		json_int(j, "vm-clock-sec",
+			 (int64_t)(sn[i].vm_clock_nsec / 1000000000));
+		json_str(j, "id", sn[i].id);
+		json_int(j, "vm-state-size", (int64_t)sn[i].vm_state_size);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}

@@ -24,7 +24,9 @@ static int unit_shift(char c)
 	return -1;
 }
 
-int size_parse(const char *s, uint64_t *out, int *hex_suffix)
+/* Parse s, refusing values above max (-ERANGE). */
+static int parse_max(const char *s, uint64_t *out, int *hex_suffix,
+		     uint64_t max)
 {
 	uint64_t whole = 0;
 	double frac = 0;
@@ -83,14 +85,24 @@ int size_parse(const char *s, uint64_t *out, int *hex_suffix)
 	whole <<= shift;
 	if (have_frac) {
 		double extra = frac * (double)(1ULL << shift);
-		if ((double)whole + extra >= 9223372036854775808.0)
+		if ((double)whole + extra >= (double)max + 1.0)
 			return -ERANGE;
 		whole += (uint64_t)extra;
 	}
-	if (whole > (uint64_t)INT64_MAX)
+	if (whole > max)
 		return -ERANGE;
 	*out = whole;
 	return 0;
+}
+
+int size_parse(const char *s, uint64_t *out, int *hex_suffix)
+{
+	return parse_max(s, out, hex_suffix, (uint64_t)INT64_MAX);
+}
+
+int size_parse_u64(const char *s, uint64_t *out)
+{
+	return parse_max(s, out, NULL, UINT64_MAX);
 }
 
 void size_human(char *buf, size_t len, uint64_t v)

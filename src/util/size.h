@@ -21,6 +21,12 @@
  */
 int size_parse(const char *s, uint64_t *out, int *hex_suffix);
 
+/*
+ * Like size_parse() but up to 2^64-1, as qemu parses a size given as an
+ * option value (resize's size argument): -ERANGE only from 2^64 on.
+ */
+int size_parse_u64(const char *s, uint64_t *out);
+
 /* qemu-img's human-readable size into buf (at least 32 bytes). */
 void size_human(char *buf, size_t len, uint64_t v);
 

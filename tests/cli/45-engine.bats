@@ -59,6 +59,25 @@ crash_points() {
 	awk -v last="$1" -v n="$2" 'BEGIN { for (i = 1; i <= n; i++) print int(10 + (last - 10) * i / n) }'
 }
 
+# crash_at N [fuzz options]: a copy of tmpl.qcow2 as a.qcow2, the run
+# killed after N writes, then verified.  Returns 2 when the run ended
+# before N writes (nothing left to try).
+crash_at() {
+	local n=$1 st=0
+	shift
+	cp tmpl.qcow2 a.qcow2
+	QIMG_FAULT_AFTER_WRITES=$n fuzz crash "$@" a.qcow2 log >/dev/null 2>err || st=$?
+	if [ "$st" -ne 86 ] && [ "$st" -ne 0 ]; then
+		echo "N=$n: crash run exited $st: $(cat err)"
+		return 1
+	fi
+	fuzz verify "$@" a.qcow2 log >out 2>err || {
+		echo "N=$n: $(cat err)"
+		return 1
+	}
+	[ "$st" -ne 0 ] || return 2
+}
+
 # crashes CREATE_OPTS SIZE LAST COUNT [fuzz options]: kill the run after
 # N writes for N from crash_points; each image must pass verification
 # (qemu-img check finds no corruption, flushed data intact).
@@ -68,19 +87,11 @@ crashes() {
 	qemu-img create -q -f qcow2 -o "$opts" tmpl.qcow2 "$size"
 	[ -z "${TEMPLATE_CMD:-}" ] || eval "$TEMPLATE_CMD"
 	for n in $(crash_points "$last" "$count"); do
-		cp tmpl.qcow2 a.qcow2
 		st=0
-		QIMG_FAULT_AFTER_WRITES=$n fuzz crash "$@" a.qcow2 log >/dev/null 2>err || st=$?
-		if [ "$st" -ne 86 ] && [ "$st" -ne 0 ]; then
-			echo "N=$n: crash run exited $st: $(cat err)"
-			return 1
-		fi
-		fuzz verify "$@" a.qcow2 log >out 2>err || {
-			echo "N=$n: $(cat err)"
-			return 1
-		}
+		crash_at "$n" "$@" || st=$?
+		[ "$st" -ne 1 ] || return 1
 		runs=$((runs + 1))
-		[ "$st" -ne 0 ] || break
+		[ "$st" -ne 2 ] || break
 	done
 	echo "$runs crash points verified"
 	[ "$runs" -ge 10 ]
@@ -190,19 +201,40 @@ crashes() {
 
 @test "crash after every N-th write: 64 KiB clusters leave no corruption and keep flushed data" {
 	need_qemu
-	crashes cluster_size=65536 8M 400 25 --ops 300 --seed 21
+	crashes cluster_size=65536 8M 400 20 --ops 300 --seed 21
 }
 
-@test "crash after every N-th write: 512-byte clusters with compressed writes and refcount growth" {
+@test "crash after every N-th write: 512-byte clusters with compressed writes" {
 	need_qemu
-	crashes cluster_size=512 2M 1200 30 --ops 400 --seed 22 --compressed
+	crashes cluster_size=512 2M 1200 22 --ops 400 --seed 22 --compressed
+}
+
+@test "crash at every write around a refcount table move" {
+	need_qemu
+	# 512-byte clusters, 64-bit refcounts: the first table covers 2 MiB.
+	qemu-img create -q -f qcow2 -o refcount_bits=64,cluster_size=512 tmpl.qcow2 3M
+	orig=$(peek64 tmpl.qcow2 48)
+	lo=0 hi=4000
+	while (( hi - lo > 1 )); do
+		mid=$(( (lo + hi) / 2 ))
+		cp tmpl.qcow2 a.qcow2
+		QIMG_FAULT_AFTER_WRITES=$mid fuzz crash --ops 300 --seed 27 a.qcow2 log \
+			>/dev/null 2>&1 || true
+		if [ "$(peek64 a.qcow2 48)" != "$orig" ]; then hi=$mid; else lo=$mid; fi
+	done
+	# Write number hi switched the header: try every write before and after
+	# (new blocks, the new table, the refcounts of both, the header).
+	[ "$hi" -gt 24 ] && [ "$hi" -lt 4000 ]
+	for n in $(seq $((hi - 24)) $((hi + 3))); do
+		crash_at "$n" --ops 300 --seed 27
+	done
 }
 
 @test "crash after every N-th write: extended L2 over a snapshot made by qemu-img" {
 	need_qemu
-	TEMPLATE_CMD='qemu-io -c "write -P 9 0 3M" tmpl.qcow2 >/dev/null &&
+	TEMPLATE_CMD='qemu-io -c "write -P 9 0 1M" tmpl.qcow2 >/dev/null &&
 		qemu-img snapshot -c s0 tmpl.qcow2 && qemu-img convert -O raw tmpl.qcow2 init.raw'
-	crashes extended_l2=on 8M 500 25 --ops 300 --seed 23 --init init.raw
+	crashes extended_l2=on 4M 500 18 --ops 250 --seed 23 --init init.raw
 	qemu-img convert -l snapshot.name=s0 -O raw a.qcow2 s0.raw
 	cmp s0.raw init.raw
 }
@@ -364,17 +396,17 @@ crashes() {
 
 @test "growing an image extends the L1 table and hides the backing file past the old end" {
 	need_qemu
-	qemu-img create -q -f qcow2 base.qcow2 64M
-	qemu-io -c "write -P 9 0 64M" base.qcow2 >/dev/null
+	qemu-img create -q -f qcow2 base.qcow2 16M
+	qemu-io -c "write -P 9 0 16M" base.qcow2 >/dev/null
 	qemu-img create -q -f qcow2 -o cluster_size=512 -b base.qcow2 -F qcow2 a.qcow2 1M
 	l1_before=$(peek64 a.qcow2 40)
-	qimg io -c "write -P 3 1000k 24k" -c "truncate 64M" -c "write -P 4 60M 1M" a.qcow2
+	qimg io -c "write -P 3 1000k 24k" -c "truncate 16M" -c "write -P 4 12M 1M" a.qcow2
 	[ "$(peek64 a.qcow2 40)" != "$l1_before" ]
-	[ "$(peek_be32 a.qcow2 36)" -eq 2048 ]
+	[ "$(peek_be32 a.qcow2 36)" -eq 512 ]
 	run -0 qemu-img check a.qcow2
 	[[ $output == *"No errors were found on the image."* ]]
-	run -0 qemu-io -c "read -P 9 0 1000k" -c "read -P 3 1000k 24k" -c "read -P 0 1M 59M" \
-		-c "read -P 4 60M 1M" -c "read -P 0 61M 3M" a.qcow2
+	run -0 qemu-io -c "read -P 9 0 1000k" -c "read -P 3 1000k 24k" -c "read -P 0 1M 11M" \
+		-c "read -P 4 12M 1M" -c "read -P 0 13M 3M" a.qcow2
 	[[ $output != *"Pattern verification failed"* ]]
 	[ "$(grep -c '^read ' <<<"$output")" -eq 5 ]
 }
@@ -408,5 +440,20 @@ crashes() {
 	[[ $output == *"No errors were found on the image."* ]]
 	run -0 qemu-io -c "read -P 1 0 1M" -c "read -P 2 2M 64k" -c "read -P 0 4M 1M" \
 		-c "read -P 3 5M 2M" -c "read -P 9 7M 4k" a.qcow2
+	[[ $output != *"Pattern verification failed"* ]]
+}
+
+@test "compressed writes: whole clusters only, never over an allocated cluster, read back by qemu" {
+	need_qemu
+	qemu-img create -q -f qcow2 a.qcow2 1M
+	fuzz compress a.qcow2 65536 131072 7
+	run -1 --separate-stderr fuzz compress a.qcow2 65536 65536 8
+	[ "$stderr" = "qcow2-fuzz: a.qcow2: cannot write compressed data to the allocated cluster at guest offset 0x10000" ]
+	run -1 --separate-stderr fuzz compress a.qcow2 4096 65536 8
+	[ "$stderr" = "qcow2-fuzz: a.qcow2: compressed writes must cover whole clusters" ]
+	fuzz compress a.qcow2 $((1024 * 1024 - 65536)) 65536 9
+	run -0 qemu-img check a.qcow2
+	[[ $output == *"100.00% compressed clusters"* ]]
+	run -0 qemu-io -c "read -P 7 64k 128k" -c "read -P 9 960k 64k" -c "read -P 0 192k 768k" a.qcow2
 	[[ $output != *"Pattern verification failed"* ]]
 }

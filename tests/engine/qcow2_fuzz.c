@@ -19,6 +19,7 @@
  *                                            --output=json prints it)
  *   qcow2-fuzz write  IMAGE OFF LEN BYTE    (one write; errors on stderr)
  *   qcow2-fuzz zero|discard IMAGE OFF LEN   (one zero write / discard)
+ *   qcow2-fuzz compress IMAGE OFF LEN BYTE  (one compressed write)
  *
  * Options: --seed N, --ops N, --batch N, --max-len N, --base RAW (the
  * backing chain's content, raw), --init RAW (the image's content at the
@@ -280,7 +281,7 @@ static int do_op(const struct cfg *c, struct img *img, struct model *m,
 		ret = img_discard(img, o->off, o->len);
 		op_data(i, buf, o->len, i % 3);
 		if (ret == 0)
-			ret = qcow2_write_compressed(img, o->off, buf);
+			ret = img_write_compressed(img, o->off, buf, o->len);
 		break;
 	case OP_READ:
 		ret = img_read(img, o->off, buf, o->len);
@@ -719,7 +720,7 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "map") == 0)
 		return cmd_map(argv[optind + 1]);
 	if (strcmp(mode, "write") == 0 || strcmp(mode, "zero") == 0 ||
-	    strcmp(mode, "discard") == 0)
+	    strcmp(mode, "discard") == 0 || strcmp(mode, "compress") == 0)
 		return cmd_one(mode, argv + optind + 1, argc - optind - 1);
 	c.image = argv[optind + 1];
 	c.log = argc - optind > 2 ? argv[optind + 2] : NULL;

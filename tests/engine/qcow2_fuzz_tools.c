@@ -134,6 +134,8 @@ int cmd_one(const char *mode, char **args, int nargs)
 	memset(buf, nargs > 3 ? (int)strtol(args[3], NULL, 0) : 0, len);
 	if (strcmp(mode, "write") == 0)
 		ret = img_write(img, off, buf, len);
+	else if (strcmp(mode, "compress") == 0)
+		ret = img_write_compressed(img, off, buf, len);
 	else if (strcmp(mode, "zero") == 0)
 		ret = img_write_zeroes(img, off, len, 0);
 	else

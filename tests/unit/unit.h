@@ -60,5 +60,7 @@ void test_luks(void);
 void test_secret(void);
 void test_refcount(void);
 void test_compress(void);
+void test_check(void);
+void test_snapshot(void);
 
 #endif

@@ -22,6 +22,8 @@ static const struct {
 	{ "secret", test_secret },
 	{ "refcount", test_refcount },
 	{ "compress", test_compress },
+	{ "check", test_check },
+	{ "snapshot", test_snapshot },
 };
 
 int main(void)
