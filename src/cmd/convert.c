@@ -155,6 +155,27 @@ static int parse_progress(struct convert_args *a, const char *arg)
 	return 0;
 }
 
+/* -l: "snapshot.id=ID[,snapshot.name=NAME]" is checked now, as qemu-img
+ * does; anything else is an ID or a name, looked up at open. */
+static int parse_snapshot(struct convert_args *a, const char *arg)
+{
+	struct optlist l = { 0 };
+	struct qerr e = { 0 };
+	int ret = 0;
+
+	a->snapshot = arg;
+	if (strncmp(arg, "snapshot.", 9) != 0)
+		return 0;
+	if (optlist_parse(&l, arg, &e) < 0 ||
+	    optlist_check(&l, convert_snapshot_opts, &e) < 0) {
+		msg_error("%s", qerr_msg(&e));
+		msg_error("Failed in parsing snapshot param '%s'", arg);
+		ret = -1;
+	}
+	optlist_free(&l);
+	return ret;
+}
+
 /*
  * --object: qemu's secret objects (for encrypted images); "help" lists
  * what exists and ends the command with status 0 (returns 1).
@@ -186,7 +207,7 @@ static int parse_one(struct convert_args *a, int c)
 	case 'O': a->out_fmt = optarg; break;
 	case 'B': a->out_base = optarg; break;
 	case 'F': a->base_fmt = optarg; break;
-	case 'l': a->snapshot = optarg; break;
+	case 'l': return parse_snapshot(a, optarg);
 	case 't': a->cache = optarg; break;
 	case 'T': a->src_cache = optarg; break;
 	case 'c': a->compress = true; break;

@@ -30,6 +30,8 @@ struct convert_args {
 	const char *out;
 };
 
+/* The keys of -l snapshot.id=ID,snapshot.name=NAME. */
+extern const struct opt_desc convert_snapshot_opts[];
 /* Is mode one of qemu's cache modes (none, writeback, ..., unsafe)? */
 bool convert_valid_cache(const char *mode);
 /* Open, create, copy, report; returns the exit status. */

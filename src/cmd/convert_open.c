@@ -83,12 +83,29 @@ static void spec_free(struct spec *s)
 		image_opts_free(&s->io);
 }
 
+const struct opt_desc convert_snapshot_opts[] = {
+	{ .name = "snapshot.id", .type = OPT_STR },
+	{ .name = "snapshot.name", .type = OPT_STR },
+	{ .name = NULL },
+};
+
+static int load_snapshot(const char *p, struct img *img);
+
+/* Open source i (with -l, its snapshot); the workers' handles too. */
 static int open_src(void *opaque, size_t i, struct img **out, struct qerr *e)
 {
 	struct ctx *x = opaque;
 	unsigned flags = x->a->force_share ? IMG_FORCE_SHARE : 0;
+	int ret = img_open(out, x->specs[i].file, x->specs[i].fmt, flags, e);
 
-	return img_open(out, x->specs[i].file, x->specs[i].fmt, flags, e);
+	if (ret == 0 && x->a->snapshot &&
+	    (ret = load_snapshot(x->a->snapshot, *out)) < 0) {
+		qerr_set(e, ret, "Failed to load snapshot: %s",
+			 qerr_msg(&(*out)->err));
+		img_close(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 static int open_target_again(void *opaque, struct img **out, struct qerr *e)
@@ -100,57 +117,25 @@ static int open_target_again(void *opaque, struct img **out, struct qerr *e)
 }
 
 /*
- * -l: find the snapshot named by "ID_OR_NAME" or
- * "snapshot.id=ID[,snapshot.name=NAME]".  Reading a snapshot needs the
- * engine, so a snapshot that exists is refused clearly for now.
+ * -l: show img the snapshot named by "ID_OR_NAME" or
+ * "snapshot.id=ID[,snapshot.name=NAME]" (checked by convert.c), on every
+ * handle on the source, the workers' too.  On failure img->err holds the
+ * reason.
  */
-static int check_snapshot(struct ctx *x)
+static int load_snapshot(const char *p, struct img *img)
 {
-	struct img *s = x->srcs[0];
-	const char *p = x->a->snapshot, *id = NULL, *name = NULL;
 	struct optlist l = { 0 };
-	struct img_info info;
 	struct qerr e = { 0 };
-	bool found = false;
 	int ret;
 
-	if (!s->drv->info || s->drv == &raw_driver) {
-		msg_file_error(s->filename, "Failed to load snapshot: Block "
-			       "format '%s' used by device '' does not support "
-			       "temporarily loading internal snapshots",
-			       s->drv->name);
-		return -1;
-	}
-	if (strncmp(p, "snapshot.", 9) == 0) {
-		if (optlist_parse(&l, p, &e) < 0) {
-			msg_error("%s", qerr_msg(&e));
-			return -1;
-		}
-		id = optlist_get(&l, "snapshot.id");
-		name = optlist_get(&l, "snapshot.name");
-	}
-	ret = img_info_get(s, &info);
-	for (size_t i = 0; ret == 0 && i < info.nb_snapshots; i++) {
-		const struct img_snapshot *sn = &info.snapshots[i];
-
-		if (id || name)
-			found |= (!id || strcmp(sn->id, id) == 0) &&
-				 (!name || strcmp(sn->name, name) == 0);
-		else
-			found |= strcmp(sn->id, p) == 0 ||
-				 strcmp(sn->name, p) == 0;
-	}
-	img_info_free(&info);
+	if (strncmp(p, "snapshot.", 9) != 0)
+		return img_snapshot_load_any(img, p);
+	if (optlist_parse(&l, p, &e) < 0)
+		return qerr_set(&img->err, e.code, "%s", qerr_msg(&e));
+	ret = img_snapshot_load(img, optlist_get(&l, "snapshot.id"),
+				optlist_get(&l, "snapshot.name"));
 	optlist_free(&l);
-	if (ret < 0) {
-		cmd_report(s->filename, &s->err);
-		return -1;
-	}
-	msg_file_error(s->filename, "Failed to load snapshot: %s",
-		       found ? "reading internal snapshots is not supported "
-			       "yet"
-			     : "Can't find snapshot");
-	return -1;
+	return ret;
 }
 
 static int open_sources(struct ctx *x)
@@ -176,8 +161,6 @@ static int open_sources(struct ctx *x)
 			return -1;
 		x->total += x->srcs[i]->size;
 	}
-	if (a->snapshot && check_snapshot(x) < 0)
-		return -1;
 	for (int i = 0; i < a->nb_srcs; i++) {
 		if (!x->srcs[i]->drv->read) {
 			msg_file_error(x->specs[i].file, "reading %s images is "

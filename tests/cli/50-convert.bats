@@ -189,18 +189,30 @@ with_fault() {
 	[ "$stderr" = "qimg: src.raw: Failed to load snapshot: Block format 'raw' used by device '' does not support temporarily loading internal snapshots" ]
 }
 
-@test "-l finds snapshots by id or name and refuses to read them for now" {
+@test "-l converts an internal snapshot chosen by id or name" {
 	need_qemu
 	qemu-img create -q -f qcow2 d.qcow2 1M
+	qemu-io -c 'write -P 0x11 0 64k' d.qcow2 >/dev/null
 	qemu-img snapshot -c snap1 d.qcow2
-	for l in snap1 1 snapshot.id=1 snapshot.name=snap1; do
-		run -1 --separate-stderr qimg convert -l "$l" d.qcow2 s.raw
-		[ "$stderr" = "qimg: d.qcow2: Failed to load snapshot: reading internal snapshots is not supported yet" ]
+	qemu-io -c 'write -P 0x22 0 64k' d.qcow2 >/dev/null
+	qemu-img snapshot -c snap2 d.qcow2
+	qemu-io -c 'write -P 0x33 64k 64k' d.qcow2 >/dev/null
+	for l in snap1 1 snapshot.id=1 snapshot.name=snap2 snapshot.id=2,snapshot.name=snap2; do
+		qimg convert -l "$l" -O raw d.qcow2 m.raw
+		qemu-img convert -l "$l" -O raw d.qcow2 q.raw
+		cmp m.raw q.raw
+		rm m.raw q.raw
 	done
-	for l in nosuch snapshot.id=2 snapshot.name=snap1,snapshot.id=2; do
+	qimg convert -j 3 -l snap1 -c -O qcow2 d.qcow2 c.qcow2
+	qemu-img convert -l snap1 -O raw d.qcow2 q.raw
+	qemu-img compare -q q.raw c.qcow2
+	for l in nosuch snapshot.id=3 snapshot.id=1,snapshot.name=snap2; do
 		run -1 --separate-stderr qimg convert -l "$l" d.qcow2 s.raw
 		[ "$stderr" = "qimg: d.qcow2: Failed to load snapshot: Can't find snapshot" ]
 	done
+	run -1 --separate-stderr qimg convert -l snapshot.foo=1 d.qcow2 s.raw
+	[ "${stderr_lines[0]}" = "qimg: Invalid parameter 'snapshot.foo'" ]
+	[ "${stderr_lines[1]}" = "qimg: Failed in parsing snapshot param 'snapshot.foo=1'" ]
 	[ ! -e s.raw ]
 }
 
