@@ -56,6 +56,7 @@ CORE_OBJS = \
 	src/core/qcow2_cache.o \
 	src/core/qcow2_compress.o \
 	src/core/qcow2_map.o \
+	src/core/qcow2_crypt.o \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
 	src/core/qcow2_rebuild.o \

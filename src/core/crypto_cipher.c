@@ -396,14 +396,30 @@ int crypto_ctx_new(enum crypto_format format, const struct crypto_suite *s,
 	}
 	ctx->format = format;
 	ctx->pool = NULL;
+	ctx->refs = 0;
 	pthread_mutex_init(&ctx->lock, NULL);
 	*out = ctx;
 	return 0;
 }
 
+struct crypto_ctx *crypto_ref(struct crypto_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->refs++;
+	pthread_mutex_unlock(&ctx->lock);
+	return ctx;
+}
+
 void crypto_free(struct crypto_ctx *ctx)
 {
+	bool last;
+
 	if (!ctx)
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	last = ctx->refs-- == 0;
+	pthread_mutex_unlock(&ctx->lock);
+	if (!last)
 		return;
 	while (ctx->pool) {
 		struct crypto_hd *h = ctx->pool;

@@ -88,8 +88,9 @@ int crypto_hd_crypt(const struct crypto_keyed *k, struct crypto_hd *h,
 struct crypto_ctx {
 	enum crypto_format format;
 	struct crypto_keyed k;
-	pthread_mutex_t lock;	/* guards pool */
+	pthread_mutex_t lock;	/* guards pool and refs */
 	struct crypto_hd *pool;	/* idle handles */
+	unsigned refs;		/* crypto_ref() + 1; freed at 0 */
 };
 
 /* A context (in secmem) keyed with k's suite and key. */

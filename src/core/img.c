@@ -84,8 +84,9 @@ char *img_backing_path(const char *parent, const char *backing)
 
 static int img_open_depth(struct img **out, const char *filename,
 			  const char *fmt, unsigned flags, int depth,
-			  struct qerr *e)
+			  const struct img_open_opts *o, struct qerr *e)
 {
+	static const struct img_open_opts none;
 	struct img *img;
 	unsigned fflags = (flags & IMG_RDWR) ? QFILE_RDWR : 0;
 	int ret;
@@ -113,7 +114,9 @@ static int img_open_depth(struct img **out, const char *filename,
 		if (ret < 0)
 			goto fail;
 	}
+	img->open_opts = o ? o : &none;
 	ret = img->drv->open(img, flags);
+	img->open_opts = NULL;
 	if (ret < 0) {
 		qerr_set(e, ret, "%s", qerr_msg(&img->err));
 		goto fail;
@@ -135,7 +138,14 @@ fail:
 int img_open(struct img **out, const char *filename, const char *fmt,
 	     unsigned flags, struct qerr *e)
 {
-	return img_open_depth(out, filename, fmt, flags, 0, e);
+	return img_open_depth(out, filename, fmt, flags, 0, NULL, e);
+}
+
+int img_open_with(struct img **out, const char *filename, const char *fmt,
+		  unsigned flags, const struct img_open_opts *o,
+		  struct qerr *e)
+{
+	return img_open_depth(out, filename, fmt, flags, 0, o, e);
 }
 
 /* Is st's file already img or one of the images above it? */
@@ -176,7 +186,7 @@ int img_open_backing(struct img *img)
 	}
 	ret = img_open_depth(&img->backing, path, img->backing_fmt,
 			     IMG_NO_BACKING | (img->flags & IMG_NO_IO),
-			     img->chain_depth + 1, &be);
+			     img->chain_depth + 1, NULL, &be);
 	if (ret < 0) {
 		qerr_set(&img->err, ret, "could not open backing file: %s",
 			 qerr_msg(&be));
