@@ -61,7 +61,7 @@ int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 		goto out;
 	}
 	if (img_open_with(out, path, fmt, flags, &oo, &e) < 0) {
-		cmd_report(name, &e);
+		cmd_report(path, &e);
 		goto out;
 	}
 	if (image_opts && image_opts_check(&io, (*out)->drv->name, &e) < 0) {
