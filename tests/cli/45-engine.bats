@@ -249,6 +249,12 @@ crashes() {
 	crashes compat=0.10,cluster_size=4096 4M 600 20 --ops 300 --seed 25
 }
 
+@test "crash after every N-th write: a LUKS image (data encrypted in place)" {
+	need_qemu
+	TEMPLATE_CMD='make_luks tmpl.qcow2 4M cluster_size=4096'
+	crashes cluster_size=4096 4M 600 20 --ops 300 --seed 26 --secret abc123
+}
+
 @test "an injected I/O error is reported and leaves no corruption" {
 	need_qemu
 	qemu-img create -q -f qcow2 -o cluster_size=4096 tmpl.qcow2 4M

@@ -221,3 +221,25 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	run qemu-img compare "${S[@]}" --image-opts driver=raw,file.filename=m.raw "$(io_of l.qcow2)"
 	[ "$output" = "Images are identical." ]
 }
+
+FUZZ=${QCOW2_FUZZ:-$BATS_TEST_DIRNAME/../engine/qcow2-fuzz}
+
+# The engine's differential tester (see 45-engine.bats) on encrypted
+# images: random unaligned writes, zero writes, discards and reads against
+# a model, qemu-io writing in between and qemu-img taking snapshots, every
+# batch judged by qemu-img check and compare with the same secret.
+@test "differential fuzz on LUKS (64k, 16k+extended L2, v2 512 b) and AES images" {
+	need_qemu
+	make_luks l.qcow2 32M
+	run "$FUZZ" run --secret abc123 --ops 1200 --batch 300 --qemu-io --snapshots l.qcow2
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	make_luks x.qcow2 8M cluster_size=16k,extended_l2=on
+	run "$FUZZ" run --secret abc123 --seed 7 --ops 1200 --batch 300 --qemu-io x.qcow2
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	make_luks v2.qcow2 2M compat=0.10,cluster_size=512
+	run "$FUZZ" run --secret abc123 --seed 11 --ops 800 --batch 200 --qemu-io v2.qcow2
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	make_aes a.qcow2 8M
+	run "$FUZZ" run --secret abc123 --seed 9 --ops 1200 --batch 300 --qemu-io --snapshots a.qcow2
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
