@@ -47,6 +47,7 @@ CORE_OBJS = \
 	src/core/secmem.o \
 	src/core/secret.o \
 	src/core/crypto_cipher.o \
+	src/core/crypto_par.o \
 	src/core/crypto_kdf.o \
 	src/core/crypto_opts.o \
 	src/core/luks_format.o \

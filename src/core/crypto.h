@@ -208,6 +208,14 @@ int crypto_decrypt_sectors(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 			   size_t len, struct qerr *e);
 
 /*
+ * How many threads (the caller's included) one large encrypt or decrypt
+ * call may use; 0, the default, means one per online CPU, 1 keeps every
+ * call in its caller's thread.  Takes effect only before the first such
+ * call of the process (convert sets it from -j).
+ */
+void crypto_set_threads(unsigned n);
+
+/*
  * Create a LUKS1 volume for a new qcow2 image: a random master key and
  * salts (libgcrypt's random pool), PBKDF2 iteration counts calibrated to
  * p->iter_time_ms on this CPU as qemu does (slot iterations = rate x

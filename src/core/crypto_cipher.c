@@ -469,7 +469,7 @@ static void hd_put(struct crypto_ctx *ctx, struct crypto_hd *h)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-static int ctx_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
+int crypto_ctx_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 		     size_t len, bool enc, struct qerr *e)
 {
 	struct crypto_hd *h;
@@ -490,13 +490,13 @@ static int ctx_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 int crypto_encrypt_sectors(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 			   size_t len, struct qerr *e)
 {
-	return ctx_crypt(ctx, sector, buf, len, true, e);
+	return crypto_par_crypt(ctx, sector, buf, len, true, e);
 }
 
 int crypto_decrypt_sectors(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 			   size_t len, struct qerr *e)
 {
-	return ctx_crypt(ctx, sector, buf, len, false, e);
+	return crypto_par_crypt(ctx, sector, buf, len, false, e);
 }
 
 int crypto_open_raw(enum crypto_cipher cipher, enum crypto_mode mode,

@@ -98,6 +98,13 @@ int crypto_ctx_new(enum crypto_format format, const struct crypto_suite *s,
 		   const uint8_t *key, size_t key_len,
 		   struct crypto_ctx **out, struct qerr *e);
 
+/* Encrypt (enc) or decrypt whole sectors in this thread. */
+int crypto_ctx_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
+		     size_t len, bool enc, struct qerr *e);
+/* The same, large buffers cut into slices for every core (crypto_par.c). */
+int crypto_par_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
+		     size_t len, bool enc, struct qerr *e);
+
 /* libgcrypt initialisation, once per process; 0 or -EIO. */
 int crypto_init(struct qerr *e);
 
