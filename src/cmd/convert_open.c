@@ -29,6 +29,7 @@ struct spec {
 	char *fmt;		/* NULL: probe */
 	bool has_io;		/* given as --image-opts */
 	struct image_opts io;
+	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1];
 };
 
 struct ctx {
@@ -55,6 +56,7 @@ static int make_spec(const char *name, const char *fmt, bool opts,
 			msg_error("Could not open '%s': %s", name, qerr_msg(&e));
 			return -1;
 		}
+		image_opts_open_opts(&s->io, s->chain);
 		s->file = strdup(s->io.filename);
 		s->fmt = s->io.driver ? strdup(s->io.driver) : NULL;
 		return s->file && (!s->io.driver || s->fmt) ? 0 : -1;
@@ -75,14 +77,15 @@ static int check_spec(const struct spec *s, const struct img *img)
 	return -1;
 }
 
-/* The keys an image named by s is opened with (--image-opts). */
+/*
+ * The keys an image named by s (and its backing chain) is opened with
+ * (--image-opts), in *o; o->backing points into s.
+ */
 static void spec_open_opts(const struct spec *s, struct img_open_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	if (s->has_io) {
-		o->key_secret = s->io.key_secret;
-		o->encrypt_format = s->io.encrypt_format;
-	}
+	if (s->has_io)
+		*o = s->chain[0];	/* made once: workers call this too */
 }
 
 static void spec_free(struct spec *s)

@@ -34,7 +34,8 @@ int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 		   unsigned flags, struct img **out)
 {
 	struct image_opts io = { 0 };
-	struct img_open_opts oo = { 0 };
+	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1];
+	struct img_open_opts *oo = NULL;
 	const char *path = name;
 	struct qerr e = { 0 };
 	int ret = -1;
@@ -52,15 +53,14 @@ int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 		}
 		path = io.filename;
 		fmt = io.driver;
-		oo.key_secret = io.key_secret;
-		oo.encrypt_format = io.encrypt_format;
+		oo = image_opts_open_opts(&io, chain);
 	}
 	if ((flags & IMG_FORCE_SHARE) && (flags & IMG_RDWR)) {
 		msg_error("Could not open '%s': force-share=on can only be used "
 			  "with read-only images", name);
 		goto out;
 	}
-	if (img_open_with(out, path, fmt, flags, &oo, &e) < 0) {
+	if (img_open_with(out, path, fmt, flags, oo, &e) < 0) {
 		cmd_report(path, &e);
 		goto out;
 	}

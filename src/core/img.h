@@ -179,6 +179,8 @@ struct img_open_opts {
 	 * reference counted.
 	 */
 	const struct img *keys_from;
+	/* The options for the backing image (backing.*), or NULL. */
+	const struct img_open_opts *backing;
 };
 
 struct img {
@@ -194,7 +196,7 @@ struct img {
 	int chain_depth;	/* 0 for the top image */
 	struct qerr err;
 	void *priv;		/* driver state */
-	/* During drv->open only: the caller's options, never NULL. */
+	/* During img_open*() only: the caller's options, never NULL. */
 	const struct img_open_opts *open_opts;
 };
 

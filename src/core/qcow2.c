@@ -78,13 +78,16 @@ static int open_crypto(struct img *img, struct qcow2_state *st,
 				m->crypto_length, o->key_secret,
 				o->encrypt_format, &st->crypto, &img->err);
 	if (ret < 0 && !o->key_secret) {
-		char why[QERR_MSG_MAX];
+		char why[QERR_MSG_MAX], prefix[sizeof("backing.") * 8] = "";
 
+		/* A backing file's key is backing.[backing.]encrypt... */
+		for (int d = 0; d < img->chain_depth && d < 8; d++)
+			strcat(prefix, "backing.");
 		snprintf(why, sizeof(why), "%s", qerr_msg(&img->err));
 		qerr_reset(&img->err, ret, "%s (give the passphrase with "
 			   "--object secret,id=ID,data=... --image-opts "
-			   "driver=qcow2,file.filename=FILE,"
-			   "encrypt.key-secret=ID)", why);
+			   "driver=qcow2,file.filename=%s,%sencrypt.key-secret=ID)",
+			   why, img->chain_depth ? "TOP" : "FILE", prefix);
 	}
 	return ret;
 }

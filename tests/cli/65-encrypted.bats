@@ -243,3 +243,86 @@ FUZZ=${QCOW2_FUZZ:-$BATS_TEST_DIRNAME/../engine/qcow2-fuzz}
 	run "$FUZZ" run --secret abc123 --seed 9 --ops 1200 --batch 300 --qemu-io --snapshots a.qcow2
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 }
+
+# Targets qimg creates (create's encryption: 80-create-crypt.bats).
+LUKS_O=encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10
+
+mixed_src() {
+	head -c 3145728 /dev/urandom > "$1"
+	truncate -s 8M "$1"
+	printf 'tail' | dd of="$1" bs=1 seek=7340032 conv=notrunc status=none
+}
+
+@test "convert plain -> LUKS: qemu-img reads it with the secret, checks it clean" {
+	need_qemu
+	mixed_src src.raw
+	run qimg convert "${S[@]}" -f raw -O qcow2 -o "$LUKS_O" src.raw l.qcow2
+	[ "$status" -eq 0 ]
+	run qemu-img compare "${S[@]}" --image-opts driver=raw,file.filename=src.raw "$(io_of l.qcow2)"
+	[ "$output" = "Images are identical." ]
+	run qemu-img check "${S[@]}" --image-opts "$(io_of l.qcow2)"
+	[ "$status" -eq 0 ]
+	run qemu-img info --output=json l.qcow2
+	[[ "$output" == *'"encrypted": true'* ]]
+	# nothing of the plaintext is in the file
+	! grep -q tail l.qcow2
+}
+
+@test "convert LUKS -> plain qcow2 and raw, and AES -> LUKS (data liberation)" {
+	need_qemu
+	mixed_src src.raw
+	qemu-img convert "${S[@]}" -f raw -O qcow2 \
+		-o encrypt.format=aes,encrypt.key-secret=sec0 src.raw a.qcow2
+	run qimg convert "${S[@]}" --object secret,id=sec1,data=new-pass \
+		--image-opts "$(io_of a.qcow2)" -O qcow2 \
+		-o encrypt.format=luks,encrypt.key-secret=sec1,encrypt.iter-time=10 l.qcow2
+	[ "$status" -eq 0 ]
+	run qemu-img compare --object secret,id=sec1,data=new-pass --image-opts \
+		driver=raw,file.filename=src.raw driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=sec1
+	[ "$output" = "Images are identical." ]
+	run qimg convert --object secret,id=sec1,data=new-pass --image-opts \
+		driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=sec1 -O qcow2 p.qcow2
+	[ "$status" -eq 0 ]
+	run qemu-img compare -f raw -F qcow2 src.raw p.qcow2
+	[ "$output" = "Images are identical." ]
+	run qimg convert --object secret,id=sec1,data=new-pass --image-opts \
+		driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=sec1 -O raw p.raw
+	cmp src.raw p.raw
+	run qemu-img check p.qcow2
+	[ "$status" -eq 0 ]
+}
+
+@test "convert to an encrypted target: qemu-img's refusals" {
+	printf 'x' > src.raw
+	truncate -s 1M src.raw
+	run -1 --separate-stderr qimg convert "${S[@]}" -c -O qcow2 -o "$LUKS_O" src.raw o.qcow2
+	[ "$stderr" = "qimg: Compression and encryption not supported at the same time" ]
+	run -1 --separate-stderr qimg convert -O qcow2 -o encrypt.format=luks src.raw o.qcow2
+	[ "$stderr" = "qimg: o.qcow2: error while converting qcow2: Parameter 'encrypt.key-secret' is required for cipher" ]
+	run -1 --separate-stderr qimg convert "${S[@]}" -O qcow2 \
+		-o encrypt.format=luks,encrypt.key-secret=sec1 src.raw o.qcow2
+	[ "$stderr" = "qimg: o.qcow2: error while converting qcow2: No secret with id 'sec1'" ]
+	[ ! -e o.qcow2 ]
+}
+
+@test "a LUKS backing file: its key as backing.encrypt.key-secret, as in qemu" {
+	need_qemu
+	make_luks base.qcow2 4M
+	qemu-io "${S[@]}" --image-opts "$(io_of base.qcow2)" -c "write -P 7 0 4M" >/dev/null
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+	qemu-io "${S[@]}" --image-opts \
+		driver=qcow2,file.filename=top.qcow2,backing.encrypt.key-secret=sec0 \
+		-c "write -P 8 1M 64k" >/dev/null
+	run -1 --separate-stderr qimg convert -O raw top.qcow2 x.raw
+	[ "$stderr" = "qimg: top.qcow2: could not open backing file: Parameter 'encrypt.key-secret' is required for cipher (give the passphrase with --object secret,id=ID,data=... --image-opts driver=qcow2,file.filename=TOP,backing.encrypt.key-secret=ID)" ]
+	top=driver=qcow2,file.filename=top.qcow2,backing.encrypt.key-secret=sec0
+	qemu-img convert "${S[@]}" --image-opts "$top" -O raw ref.raw
+	run qimg convert -j 3 "${S[@]}" --image-opts "$top" -O raw x.raw
+	[ "$status" -eq 0 ]
+	cmp ref.raw x.raw
+	# flatten the plain overlay: the base's data is copied out decrypted
+	run qimg rebase "${S[@]}" --image-opts "$top" -b ""
+	[ "$status" -eq 0 ]
+	rm base.qcow2
+	qemu-img compare -f raw -F qcow2 ref.raw top.qcow2
+}
