@@ -320,6 +320,13 @@ mixed_src() {
 	run qimg convert -j 3 "${S[@]}" --image-opts "$top" -O raw x.raw
 	[ "$status" -eq 0 ]
 	cmp ref.raw x.raw
+	# qimg io takes the same option string; COW reads the base decrypted
+	run qimg io "${S[@]}" --image-opts "$top" -c "write -P 9 0 512" \
+		-c "read -P 7 512 65024"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"Pattern verification failed"* ]]
+	dd if=/dev/zero bs=512 count=1 status=none | tr '\0' '\11' |
+		dd of=ref.raw conv=notrunc status=none
 	# flatten the plain overlay: the base's data is copied out decrypted
 	run qimg rebase "${S[@]}" --image-opts "$top" -b ""
 	[ "$status" -eq 0 ]
