@@ -475,8 +475,13 @@ static void snapshot_take(const struct cfg *c, struct model *m, unsigned k)
 {
 	char cmd[4096], path[1024];
 
-	snprintf(cmd, sizeof(cmd), "qemu-img snapshot -c s%u %s", k,
-		 qemu_img(c, c->image));
+	/* qemu-img snapshot takes no -f: the plain name then. */
+	if (c->secret)
+		snprintf(cmd, sizeof(cmd), "qemu-img snapshot -c s%u %s", k,
+			 qemu_img(c, c->image));
+	else
+		snprintf(cmd, sizeof(cmd), "qemu-img snapshot -c s%u '%s'", k,
+			 c->image);
 	if (run_cmd(cmd, false) != 0)
 		die("qemu-img snapshot failed");
 	snprintf(path, sizeof(path), "%s.s%u.raw", c->image, k);
