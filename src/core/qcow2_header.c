@@ -465,10 +465,6 @@ static int check_features(const struct qcow2_meta *m, uint64_t cs,
 				"invalid incompatible feature bit 3 "
 				"(compression type) with compression_type 0 "
 				"(zlib)");
-	if (h->crypt_method == QCOW2_CRYPT_LUKS && h->version < 3)
-		return qerr_set(e, -EINVAL,
-				"invalid crypt_method 2 (LUKS) in a version 2 "
-				"image");
 	if (h->crypt_method == QCOW2_CRYPT_LUKS && !m->has_crypto_ext)
 		return qerr_set(e, -EINVAL,
 				"invalid crypt_method 2 (LUKS) without the "
