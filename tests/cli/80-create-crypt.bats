@@ -11,20 +11,6 @@ load helper
 SEC0=secret,id=sec0,data=abc123
 LUKS=encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10
 
-# qemu-img create with the secret sec0; retries qemu's intermittent
-# "Unable to get accurate CPU usage" with a small iter-time.
-qemu_create() {
-	local out
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		out=$(qemu-img create -q -f qcow2 --object "$SEC0" "$@" 2>&1) && return 0
-		[[ "$out" == *"Unable to get accurate CPU usage"* ]] || {
-			echo "$out" >&2
-			return 1
-		}
-	done
-	return 1
-}
-
 # masked IN OUT: IN with the random LUKS fields zeroed: master key digest,
 # its salt and iterations, the UUID, and for each active slot its
 # iterations, salt and key material.  Everything else (qcow2 metadata,
