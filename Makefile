@@ -47,6 +47,7 @@ CORE_OBJS = \
 	src/core/secmem.o \
 	src/core/secret.o \
 	src/core/crypto_cipher.o \
+	src/core/crypto_par.o \
 	src/core/crypto_kdf.o \
 	src/core/crypto_opts.o \
 	src/core/luks_format.o \
@@ -56,6 +57,7 @@ CORE_OBJS = \
 	src/core/qcow2_cache.o \
 	src/core/qcow2_compress.o \
 	src/core/qcow2_map.o \
+	src/core/qcow2_crypt.o \
 	src/core/qcow2_alloc.o \
 	src/core/qcow2_io.o \
 	src/core/qcow2_rebuild.o \

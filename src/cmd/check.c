@@ -27,7 +27,6 @@
 #include "core/check.h"
 #include "core/img.h"
 #include "core/secret.h"
-#include "util/imgopts.h"
 #include "util/json.h"
 #include "util/msg.h"
 
@@ -182,39 +181,8 @@ static int run_checks(const struct check_args_cli *a, struct img *img,
 
 static int open_image(const struct check_args_cli *a, struct img **img)
 {
-	const char *path = a->filename, *fmt = a->fmt;
-	struct image_opts io = { 0 };
-	struct qerr e = { 0 };
-	int ret = -1;
-
-	if (a->image_opts) {
-		if (image_opts_parse(a->filename, &io, &e) < 0) {
-			msg_error("Could not open '%s': %s", a->filename,
-				  qerr_msg(&e));
-			goto out;
-		}
-		path = io.filename;
-		fmt = io.driver;
-	}
-	if ((a->flags & IMG_FORCE_SHARE) && (a->flags & IMG_RDWR)) {
-		msg_error("Could not open '%s': force-share=on can only be used "
-			  "with read-only images", a->filename);
-		goto out;
-	}
-	if (img_open(img, path, fmt, a->flags, &e) < 0) {
-		cmd_report(a->filename, &e);
-		goto out;
-	}
-	if (a->image_opts && image_opts_check(&io, (*img)->drv->name, &e) < 0) {
-		msg_error("Could not open '%s': %s", a->filename, qerr_msg(&e));
-		img_close(*img);
-		*img = NULL;
-		goto out;
-	}
-	ret = 0;
-out:
-	image_opts_free(&io);
-	return ret;
+	return cmd_open_image(a->filename, a->fmt, a->image_opts, a->flags,
+			      img);
 }
 
 static int check_run(const struct check_args_cli *a)

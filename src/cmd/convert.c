@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "core/crypto.h"
 #include "cmd/convert_int.h"
 #include "core/secret.h"
 #include "util/msg.h"
@@ -340,6 +341,8 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (!a.threads)
 		a.threads = default_threads();
+	/* Encryption and decryption of large writes use as many. */
+	crypto_set_threads(a.threads);
 	/* A file-size limit is a write error to report, not a crash. */
 	signal(SIGXFSZ, SIG_IGN);
 	ret = convert_main(&a);

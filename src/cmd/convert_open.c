@@ -29,6 +29,7 @@ struct spec {
 	char *fmt;		/* NULL: probe */
 	bool has_io;		/* given as --image-opts */
 	struct image_opts io;
+	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1];
 };
 
 struct ctx {
@@ -55,6 +56,7 @@ static int make_spec(const char *name, const char *fmt, bool opts,
 			msg_error("Could not open '%s': %s", name, qerr_msg(&e));
 			return -1;
 		}
+		image_opts_open_opts(&s->io, s->chain);
 		s->file = strdup(s->io.filename);
 		s->fmt = s->io.driver ? strdup(s->io.driver) : NULL;
 		return s->file && (!s->io.driver || s->fmt) ? 0 : -1;
@@ -73,6 +75,17 @@ static int check_spec(const struct spec *s, const struct img *img)
 		return 0;
 	msg_error("Could not open '%s': %s", s->text, qerr_msg(&e));
 	return -1;
+}
+
+/*
+ * The keys an image named by s (and its backing chain) is opened with
+ * (--image-opts), in *o; o->backing points into s.
+ */
+static void spec_open_opts(const struct spec *s, struct img_open_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (s->has_io)
+		*o = s->chain[0];	/* made once: workers call this too */
 }
 
 static void spec_free(struct spec *s)
@@ -96,7 +109,14 @@ static int open_src(void *opaque, size_t i, struct img **out, struct qerr *e)
 {
 	struct ctx *x = opaque;
 	unsigned flags = x->a->force_share ? IMG_FORCE_SHARE : 0;
-	int ret = img_open(out, x->specs[i].file, x->specs[i].fmt, flags, e);
+	struct img_open_opts oo;
+	int ret;
+
+	/* Workers' handles share the first handle's unlocked keys. */
+	spec_open_opts(&x->specs[i], &oo);
+	oo.keys_from = x->srcs[i];
+	ret = img_open_with(out, x->specs[i].file, x->specs[i].fmt, flags,
+			    &oo, e);
 
 	if (ret == 0 && x->a->snapshot &&
 	    (ret = load_snapshot(x->a->snapshot, *out)) < 0) {
@@ -108,12 +128,26 @@ static int open_src(void *opaque, size_t i, struct img **out, struct qerr *e)
 	return ret;
 }
 
+/*
+ * The target's keys: --target-image-opts, or for a target we create, the
+ * secret its -o encrypt.key-secret names (as qemu-img opens it).
+ */
+static void target_open_opts(struct ctx *x, struct img_open_opts *o)
+{
+	spec_open_opts(&x->tspec, o);
+	if (!x->a->skip_create)
+		o->key_secret = optlist_get(&x->a->opts, "encrypt.key-secret");
+}
+
 static int open_target_again(void *opaque, struct img **out, struct qerr *e)
 {
 	struct ctx *x = opaque;
+	struct img_open_opts oo;
 
-	return img_open(out, x->tspec.file, x->tspec.fmt,
-			IMG_RDWR | IMG_NO_BACKING, e);
+	target_open_opts(x, &oo);
+	oo.keys_from = x->target;
+	return img_open_with(out, x->tspec.file, x->tspec.fmt,
+			     IMG_RDWR | IMG_NO_BACKING, &oo, e);
 }
 
 /*
@@ -304,6 +338,7 @@ static int open_target(struct ctx *x)
 	struct convert_args *a = x->a;
 	const char *fmt = a->out_fmt ? a->out_fmt : "raw";
 	const struct img_driver *drv;
+	struct img_open_opts oo;
 	struct qerr e = { 0 };
 
 	if (make_spec(a->out, fmt, a->target_image_opts, &x->tspec) < 0)
@@ -333,8 +368,9 @@ static int open_target(struct ctx *x)
 	}
 	if (!a->skip_create && create_target(x, drv) < 0)
 		return -1;
-	if (img_open(&x->target, x->tspec.file, x->tspec.fmt, IMG_RDWR,
-		     &e) < 0) {
+	target_open_opts(x, &oo);
+	if (img_open_with(&x->target, x->tspec.file, x->tspec.fmt, IMG_RDWR,
+			  &oo, &e) < 0) {
 		cmd_report(x->tspec.file, &e);
 		return -1;
 	}

@@ -1,8 +1,8 @@
 /*
- * imgopen.c: how resize and rebase name and open the image they change:
- * "-f FMT FILE" or "--image-opts driver=FMT,file.filename=FILE", with
- * qemu-img 7.2's refusals, and its warning when a writable image's format
- * was probed and guessed raw.
+ * imgopen.c: how check, snapshot, resize and rebase name and open their
+ * image: "-f FMT FILE" or "--image-opts driver=FMT,file.filename=FILE
+ * [,encrypt.key-secret=ID]", with qemu-img 7.2's refusals, and its
+ * warning when a writable image's format was probed and guessed raw.
  *
  * --image-opts is parsed and checked by util/imgopts.c: anything the
  * format does not take is refused as qemu refuses it, not ignored.
@@ -34,6 +34,8 @@ int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 		   unsigned flags, struct img **out)
 {
 	struct image_opts io = { 0 };
+	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1];
+	struct img_open_opts *oo = NULL;
 	const char *path = name;
 	struct qerr e = { 0 };
 	int ret = -1;
@@ -51,9 +53,15 @@ int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 		}
 		path = io.filename;
 		fmt = io.driver;
+		oo = image_opts_open_opts(&io, chain);
 	}
-	if (img_open(out, path, fmt, flags, &e) < 0) {
-		cmd_report(name, &e);
+	if ((flags & IMG_FORCE_SHARE) && (flags & IMG_RDWR)) {
+		msg_error("Could not open '%s': force-share=on can only be used "
+			  "with read-only images", name);
+		goto out;
+	}
+	if (img_open_with(out, path, fmt, flags, oo, &e) < 0) {
+		cmd_report(path, &e);
 		goto out;
 	}
 	if (image_opts && image_opts_check(&io, (*out)->drv->name, &e) < 0) {

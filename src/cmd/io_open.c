@@ -71,6 +71,7 @@ struct io_target {
 	const char *fmt;
 	const char *bad_key;	/* first option nobody takes */
 	bool bad_is_file;	/* ... and it was a file.* option */
+	struct img_open_opts keys; /* encrypt.key-secret, encrypt.format */
 };
 
 static bool io_opt_bool(const char *val, bool *out)
@@ -95,6 +96,10 @@ static int io_fold_opts(struct optlist *l, struct io_open_req *req,
 			t->fmt = v;
 		else if (strcmp(k, "file.filename") == 0)
 			t->path = v;
+		else if (strcmp(k, "encrypt.key-secret") == 0)
+			t->keys.key_secret = v;
+		else if (strcmp(k, "encrypt.format") == 0)
+			t->keys.encrypt_format = v;
 		else if (strcmp(k, "file.driver") == 0 &&
 			 strcmp(v, "file") == 0)
 			continue;
@@ -177,7 +182,7 @@ static int io_open_target(struct io_ctx *io, const struct io_open_req *req,
 	}
 	if (req->force_share)
 		flags |= IMG_FORCE_SHARE;
-	if (img_open(&img, t->path, fmt, flags, &e) < 0) {
+	if (img_open_with(&img, t->path, fmt, flags, &t->keys, &e) < 0) {
 		io_open_error(req, "%s", qerr_msg(&e));
 		return -1;
 	}

@@ -183,7 +183,13 @@ int crypto_open_image(struct qfile *f, uint32_t crypt_method, bool has_ext,
 		      const char *key_secret, const char *opt_format,
 		      struct crypto_ctx **out, struct qerr *e);
 
-/* Free a context, wiping its keys; ctx may be NULL. */
+/*
+ * Share ctx (several handles on one image, as convert's workers open):
+ * returns ctx with one more reference.  crypto_free() drops one; the last
+ * frees the context, wiping its keys; ctx may be NULL.  Both may run in
+ * different threads at once.
+ */
+struct crypto_ctx *crypto_ref(struct crypto_ctx *ctx);
 void crypto_free(struct crypto_ctx *ctx);
 
 /* CRYPTO_FORMAT_AES or CRYPTO_FORMAT_LUKS. */
@@ -200,6 +206,14 @@ int crypto_encrypt_sectors(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 			   size_t len, struct qerr *e);
 int crypto_decrypt_sectors(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 			   size_t len, struct qerr *e);
+
+/*
+ * How many threads (the caller's included) one large encrypt or decrypt
+ * call may use; 0, the default, means one per online CPU, 1 keeps every
+ * call in its caller's thread.  Takes effect only before the first such
+ * call of the process (convert sets it from -j).
+ */
+void crypto_set_threads(unsigned n);
 
 /*
  * Create a LUKS1 volume for a new qcow2 image: a random master key and

@@ -396,14 +396,30 @@ int crypto_ctx_new(enum crypto_format format, const struct crypto_suite *s,
 	}
 	ctx->format = format;
 	ctx->pool = NULL;
+	ctx->refs = 0;
 	pthread_mutex_init(&ctx->lock, NULL);
 	*out = ctx;
 	return 0;
 }
 
+struct crypto_ctx *crypto_ref(struct crypto_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->refs++;
+	pthread_mutex_unlock(&ctx->lock);
+	return ctx;
+}
+
 void crypto_free(struct crypto_ctx *ctx)
 {
+	bool last;
+
 	if (!ctx)
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	last = ctx->refs-- == 0;
+	pthread_mutex_unlock(&ctx->lock);
+	if (!last)
 		return;
 	while (ctx->pool) {
 		struct crypto_hd *h = ctx->pool;
@@ -453,7 +469,7 @@ static void hd_put(struct crypto_ctx *ctx, struct crypto_hd *h)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-static int ctx_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
+int crypto_ctx_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 		     size_t len, bool enc, struct qerr *e)
 {
 	struct crypto_hd *h;
@@ -474,13 +490,13 @@ static int ctx_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 int crypto_encrypt_sectors(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 			   size_t len, struct qerr *e)
 {
-	return ctx_crypt(ctx, sector, buf, len, true, e);
+	return crypto_par_crypt(ctx, sector, buf, len, true, e);
 }
 
 int crypto_decrypt_sectors(struct crypto_ctx *ctx, uint64_t sector, void *buf,
 			   size_t len, struct qerr *e)
 {
-	return ctx_crypt(ctx, sector, buf, len, false, e);
+	return crypto_par_crypt(ctx, sector, buf, len, false, e);
 }
 
 int crypto_open_raw(enum crypto_cipher cipher, enum crypto_mode mode,

@@ -96,14 +96,22 @@ int crypto_hd_crypt(const struct crypto_keyed *k, struct crypto_hd *h,
 struct crypto_ctx {
 	enum crypto_format format;
 	struct crypto_keyed k;
-	pthread_mutex_t lock;	/* guards pool */
+	pthread_mutex_t lock;	/* guards pool and refs */
 	struct crypto_hd *pool;	/* idle handles */
+	unsigned refs;		/* crypto_ref() + 1; freed at 0 */
 };
 
 /* A context (in secmem) keyed with k's suite and key. */
 int crypto_ctx_new(enum crypto_format format, const struct crypto_suite *s,
 		   const uint8_t *key, size_t key_len,
 		   struct crypto_ctx **out, struct qerr *e);
+
+/* Encrypt (enc) or decrypt whole sectors in this thread. */
+int crypto_ctx_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
+		     size_t len, bool enc, struct qerr *e);
+/* The same, large buffers cut into slices for every core (crypto_par.c). */
+int crypto_par_crypt(struct crypto_ctx *ctx, uint64_t sector, void *buf,
+		     size_t len, bool enc, struct qerr *e);
 
 /* libgcrypt initialisation, once per process; 0 or -EIO. */
 int crypto_init(struct qerr *e);

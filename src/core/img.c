@@ -82,10 +82,14 @@ char *img_backing_path(const char *parent, const char *backing)
 	return out;
 }
 
+static int open_backing_with(struct img *img,
+			     const struct img_open_opts *o);
+
 static int img_open_depth(struct img **out, const char *filename,
 			  const char *fmt, unsigned flags, int depth,
-			  struct qerr *e)
+			  const struct img_open_opts *o, struct qerr *e)
 {
+	static const struct img_open_opts none;
 	struct img *img;
 	unsigned fflags = (flags & IMG_RDWR) ? QFILE_RDWR : 0;
 	int ret;
@@ -113,18 +117,20 @@ static int img_open_depth(struct img **out, const char *filename,
 		if (ret < 0)
 			goto fail;
 	}
+	img->open_opts = o ? o : &none;
 	ret = img->drv->open(img, flags);
 	if (ret < 0) {
 		qerr_set(e, ret, "%s", qerr_msg(&img->err));
 		goto fail;
 	}
 	if (!(flags & IMG_NO_BACKING)) {
-		ret = img_open_backing(img);
+		ret = open_backing_with(img, img->open_opts);
 		if (ret < 0) {
 			qerr_set(e, ret, "%s", qerr_msg(&img->err));
 			goto fail;
 		}
 	}
+	img->open_opts = NULL;
 	*out = img;
 	return 0;
 fail:
@@ -135,7 +141,14 @@ fail:
 int img_open(struct img **out, const char *filename, const char *fmt,
 	     unsigned flags, struct qerr *e)
 {
-	return img_open_depth(out, filename, fmt, flags, 0, e);
+	return img_open_depth(out, filename, fmt, flags, 0, NULL, e);
+}
+
+int img_open_with(struct img **out, const char *filename, const char *fmt,
+		  unsigned flags, const struct img_open_opts *o,
+		  struct qerr *e)
+{
+	return img_open_depth(out, filename, fmt, flags, 0, o, e);
 }
 
 /* Is st's file already img or one of the images above it? */
@@ -151,12 +164,23 @@ static bool chain_has_file(const struct img *img, const struct stat *st)
 	return false;
 }
 
-int img_open_backing(struct img *img)
+/*
+ * Open img's backing chain; o: the options img was opened with (NULL:
+ * none), whose .backing are the backing image's, and whose keys_from
+ * lends its own backing image's keys to ours.
+ */
+static int open_backing_with(struct img *img, const struct img_open_opts *o)
 {
+	struct img_open_opts bo = { 0 };
 	struct qerr be = { 0 };
 	struct stat st;
 	char *path;
 	int ret;
+
+	if (o && o->backing)
+		bo = *o->backing;
+	if (o && o->keys_from)
+		bo.keys_from = o->keys_from->backing;
 
 	if (!img->backing_name || img->backing)
 		return 0;
@@ -176,7 +200,7 @@ int img_open_backing(struct img *img)
 	}
 	ret = img_open_depth(&img->backing, path, img->backing_fmt,
 			     IMG_NO_BACKING | (img->flags & IMG_NO_IO),
-			     img->chain_depth + 1, &be);
+			     img->chain_depth + 1, &bo, &be);
 	if (ret < 0) {
 		qerr_set(&img->err, ret, "could not open backing file: %s",
 			 qerr_msg(&be));
@@ -185,10 +209,15 @@ int img_open_backing(struct img *img)
 	}
 	free(path);
 	img->backing->parent = img;
-	ret = img_open_backing(img->backing);
+	ret = open_backing_with(img->backing, &bo);
 	if (ret < 0)
 		qerr_set(&img->err, ret, "%s", qerr_msg(&img->backing->err));
 	return ret;
+}
+
+int img_open_backing(struct img *img)
+{
+	return open_backing_with(img, NULL);
 }
 
 void img_close(struct img *img)

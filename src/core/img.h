@@ -158,6 +158,31 @@ struct img_driver {
 			     const char *name);
 };
 
+/*
+ * What an open may need beyond file, format and flags (img_open_with).
+ * Everything optional: a zeroed struct is a plain img_open().
+ */
+struct img_open_opts {
+	/*
+	 * encrypt.key-secret / encrypt.format of --image-opts: the id of the
+	 * --object secret holding the passphrase (util's secret store), and
+	 * the format the user expects ("luks", "aes").  Only an encrypted
+	 * qcow2 image uses them; without IMG_NO_IO or IMG_CHECK it cannot
+	 * be opened without a key.
+	 */
+	const char *key_secret;
+	const char *encrypt_format;
+	/*
+	 * Another open handle on the same image whose unlocked keys this
+	 * handle shares (convert's worker handles: a LUKS unlock costs
+	 * seconds of PBKDF2 by design).  Must outlive nothing: the keys are
+	 * reference counted.
+	 */
+	const struct img *keys_from;
+	/* The options for the backing image (backing.*), or NULL. */
+	const struct img_open_opts *backing;
+};
+
 struct img {
 	const struct img_driver *drv;
 	char *filename;		/* as given by the user or the parent image */
@@ -171,6 +196,8 @@ struct img {
 	int chain_depth;	/* 0 for the top image */
 	struct qerr err;
 	void *priv;		/* driver state */
+	/* During img_open*() only: the caller's options, never NULL. */
+	const struct img_open_opts *open_opts;
 };
 
 /* The driver called name ("raw", "qcow2"), or NULL. */
@@ -184,6 +211,10 @@ const struct img_driver *const *img_drivers(void);
  */
 int img_open(struct img **out, const char *filename, const char *fmt,
 	     unsigned flags, struct qerr *e);
+/* img_open() with options (o NULL: none); backing files get none. */
+int img_open_with(struct img **out, const char *filename, const char *fmt,
+		  unsigned flags, const struct img_open_opts *o,
+		  struct qerr *e);
 void img_close(struct img *img);
 
 /* Probe the format of an open file: the best-scoring driver. */

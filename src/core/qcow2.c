@@ -14,9 +14,11 @@
  * it either, so a missing data file does not stop info).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/crypto.h"
 #include "core/qcow2.h"
 #include "core/qcow2_engine.h"
 #include "core/qcow2_snapshot.h"
@@ -38,6 +40,56 @@ static int dup_name(const char *s, char **out, struct qerr *e)
 		return 0;
 	*out = strdup(s);
 	return *out ? 0 : qerr_set(e, -ENOMEM, "out of memory");
+}
+
+/*
+ * Unlock an encrypted image for guest I/O (see img_open_opts).  Not for
+ * info (IMG_NO_IO: metadata only) nor for check without a key: the
+ * metadata is never encrypted, so check and repair need none (qemu-img
+ * asks for one anyway).  A handle opened without keys refuses guest data
+ * I/O in qcow2_data_pread/pwrite.
+ */
+static int open_crypto(struct img *img, struct qcow2_state *st,
+		       unsigned flags)
+{
+	const struct img_open_opts *o = img->open_opts;
+	const struct qcow2_meta *m = &st->meta;
+	const struct qcow2_state *other;
+	int ret;
+
+	if (m->h.crypt_method == QCOW2_CRYPT_NONE) {
+		if (o->encrypt_format)
+			return qerr_set(&img->err, -EINVAL, "No encryption in "
+					"image header, but options specified "
+					"format '%s'", o->encrypt_format);
+		return 0;
+	}
+	if (flags & IMG_NO_IO)
+		return 0;
+	if (o->keys_from && o->keys_from->drv == &qcow2_driver &&
+	    (other = o->keys_from->priv) && other->crypto) {
+		st->crypto = crypto_ref(other->crypto);
+		return 0;
+	}
+	if ((flags & IMG_CHECK) && !o->key_secret)
+		return 0;
+	ret = crypto_open_image(img->file, m->h.crypt_method,
+				m->has_crypto_ext, m->crypto_offset,
+				m->crypto_length, o->key_secret,
+				o->encrypt_format, &st->crypto, &img->err);
+	if (ret < 0 && !o->key_secret) {
+		char why[QERR_MSG_MAX], prefix[sizeof("backing.") * 8] = "";
+
+		/* A backing file's key is backing.[backing.]encrypt... */
+		for (int d = 0; d < img->chain_depth && d < 8; d++)
+			strcat(prefix, "backing.");
+		snprintf(why, sizeof(why), "%s", qerr_msg(&img->err));
+		qerr_reset(&img->err, ret, "%s (give the passphrase with "
+			   "--object secret,id=ID,data=... --image-opts "
+			   "driver=qcow2,file.filename=%s,%sencrypt.key-secret=ID)",
+			   why, img->chain_depth ? "TOP" : "FILE", prefix);
+	}
+	return ret;
 }
 
 static int qcow2_open(struct img *img, unsigned flags)
@@ -78,7 +130,7 @@ static int qcow2_open(struct img *img, unsigned flags)
 		ret = qfile_open(&st->data_file, st->meta.data_file,
 				 (flags & IMG_RDWR) ? QFILE_RDWR : 0,
 				 &img->err);
-	return ret;
+	return ret < 0 ? ret : open_crypto(img, st, flags);
 }
 
 static void qcow2_close(struct img *img)
@@ -88,6 +140,7 @@ static void qcow2_close(struct img *img)
 	if (!st)
 		return;
 	qcow2_engine_close(img);
+	crypto_free(st->crypto);
 	qfile_close(st->data_file);
 	qcow2_meta_free(&st->meta);
 	free(st);

@@ -145,12 +145,16 @@ struct qcow2_meta {
  */
 struct qcow2_engine;
 
+struct crypto_ctx;
+
 struct qcow2_state {
 	struct qcow2_meta meta;
 	uint64_t cluster_size;
 	uint64_t file_size;		/* length of the qcow2 file at open */
 	struct qfile *data_file;	/* external data file, or NULL */
 	struct qcow2_engine *engine;	/* NULL until the engine is opened */
+	/* Keys for guest data of an encrypted image; NULL: none given. */
+	struct crypto_ctx *crypto;
 };
 
 /* Derived geometry, computed once from a validated header. */

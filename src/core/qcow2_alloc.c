@@ -276,7 +276,9 @@ static int stage_flush(struct qcow2_engine *eng, uint64_t gc, uint64_t hc,
 	int ret = 0;
 
 	if (b > a && hc + a >= eof) {
-		trim_zeros(eng->cow_buf, &a, &b);
+		/* Encrypted zeros are not zero bytes on disk. */
+		if (!eng->crypto)
+			trim_zeros(eng->cow_buf, &a, &b);
 		/* The file must still hold the cluster (entries are checked). */
 		if (eng->data == eng->file && hc + eng->cluster_size > eof)
 			ret = qcow2_extend(eng, hc + eng->cluster_size);

@@ -9,7 +9,8 @@
  * extensions are never touched; qcow2_state.meta is kept in step.
  *
  * Invariants: no write happens before qcow2_prepare_write() succeeded: the
- * image is neither corrupt nor encrypted, unknown autoclear bits are
+ * image is not corrupt, an encrypted one has its keys (or is being
+ * checked: metadata only), unknown autoclear bits are
  * cleared, a dirty image has had its refcounts rebuilt, and with lazy
  * refcounts the dirty bit is on the file.  Close clears the dirty bit we
  * set only after everything else has been written and synced, and only
@@ -105,6 +106,7 @@ static void engine_free(struct qcow2_engine *eng)
 	free(eng->cow_buf);
 	free(eng->cbuf);
 	free(eng->zbuf);
+	free(eng->crypt_buf);
 	free(eng);
 }
 
@@ -167,6 +169,7 @@ int qcow2_engine_get(struct img *img, struct qcow2_engine **out)
 	eng->file = img->file;
 	eng->err = &img->err;
 	eng->writable = (img->flags & IMG_RDWR) != 0;
+	eng->crypto = s->crypto;
 	ret = engine_init(eng);
 	if (ret < 0) {
 		engine_free(eng);
@@ -335,9 +338,13 @@ int qcow2_prepare_write(struct qcow2_engine *eng)
 	if (h->version >= 3 && (h->incompatible_features & QCOW2_INCOMPAT_CORRUPT))
 		return qerr_set(eng->err, -EACCES, "Image is corrupt; cannot "
 				"be opened read/write");
-	if (h->crypt_method != QCOW2_CRYPT_NONE)
-		return qerr_set(eng->err, -ENOTSUP, "writing encrypted images "
-				"is not supported yet");
+	/*
+	 * Check's repairs and snapshot operations touch metadata only,
+	 * which is never encrypted: they need no key.
+	 */
+	if (h->crypt_method != QCOW2_CRYPT_NONE && !eng->crypto &&
+	    !(eng->img->flags & (IMG_CHECK | IMG_NO_IO)))
+		return qcow2_no_key(eng);
 	/*
 	 * Unknown autoclear bits must go before we write; so must the bitmaps
 	 * bit, since we do not update bitmaps (qemu then treats them as

@@ -140,6 +140,8 @@ struct qcow2_engine {
 	uint8_t *cbuf;		/* one cluster, decompressed data */
 	uint64_t cbuf_l2e;	/* descriptor whose data is in cbuf, or 0 */
 	uint8_t *zbuf;		/* compressed bytes (2 clusters) */
+	struct crypto_ctx *crypto; /* the image's keys (not ours), or NULL */
+	uint8_t *crypt_buf;	/* QCOW2_CRYPT_BUF bytes, on first use */
 };
 
 /* ---- qcow2_engine.c: lifecycle, header fields, write preparation ---- */
@@ -353,15 +355,33 @@ int qcow2_read_in_cluster(struct qcow2_engine *eng, uint64_t guest_off,
 /* Read from the backing chain: zeros past its end or without one. */
 int qcow2_backing_read(struct qcow2_engine *eng, uint64_t off, uint8_t *buf,
 		       size_t len);
+/* ---- qcow2_crypt.c: the data path ---- */
+
+/* Bounce buffer for encryption: whole sectors, a few per cluster. */
+#define QCOW2_CRYPT_BUF (1U << 20)
+
 /*
  * The data path's two doors: every guest data byte moving between memory
- * and the data file passes here (encryption will go here; until then an
- * encrypted image is refused).
+ * and the data file passes here, and is decrypted or encrypted here when
+ * the image is encrypted (IV from the host sector for LUKS, the guest
+ * sector for legacy AES).  Reads may start and end anywhere (whole
+ * sectors are read and decrypted); encrypted writes must be whole
+ * sectors (qcow2_write() makes them so).  Without keys an encrypted
+ * image's data is refused, never passed through.
  */
 int qcow2_data_pread(struct qcow2_engine *eng, uint64_t host_off,
 		     uint64_t guest_off, void *buf, size_t len);
 int qcow2_data_pwrite(struct qcow2_engine *eng, uint64_t host_off,
 		      uint64_t guest_off, const void *buf, size_t len);
+/* The error for guest I/O on an encrypted image opened without keys. */
+int qcow2_no_key(struct qcow2_engine *eng);
+/*
+ * Encrypted images store whole sectors: write [off, off+len) of the guest
+ * by reading the partial first and last sectors, merging and writing
+ * whole ones (through qcow2_write).  For qcow2_write() only.
+ */
+int qcow2_write_sectors_rmw(struct img *img, uint64_t off, const void *buf,
+			    size_t len);
 
 /* ---- qcow2_alloc.c: L2 tables and clusters for writes ---- */
 

@@ -465,6 +465,8 @@ static int check_features(const struct qcow2_meta *m, uint64_t cs,
 				"invalid incompatible feature bit 3 "
 				"(compression type) with compression_type 0 "
 				"(zlib)");
+	/* qemu 7.2 makes and opens LUKS in v2 images too (extensions exist
+	 * in v2 headers). */
 	if (h->crypt_method == QCOW2_CRYPT_LUKS && !m->has_crypto_ext)
 		return qerr_set(e, -EINVAL,
 				"invalid crypt_method 2 (LUKS) without the "

@@ -44,8 +44,9 @@ int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
 	int ret = qcow2_engine_get(img, &eng);
 
 	/* Refused whole, not only where data is stored: no silent zeros. */
-	if (ret == 0 && eng->s->meta.h.crypt_method != QCOW2_CRYPT_NONE)
-		return qcow2_data_pread(eng, 0, off, NULL, 0);
+	if (ret == 0 && eng->s->meta.h.crypt_method != QCOW2_CRYPT_NONE &&
+	    !eng->crypto)
+		return qcow2_no_key(eng);
 	while (ret == 0 && len > 0) {
 		struct qcow2_extent ext;
 		size_t n;
@@ -83,6 +84,9 @@ int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len)
 	const uint8_t *p = buf;
 	int ret = engine_for_write(img, &eng);
 
+	/* Encrypted data is stored in whole sectors. */
+	if (ret == 0 && eng->crypto && ((off | len) % 512))
+		return qcow2_write_sectors_rmw(img, off, buf, len);
 	while (ret == 0 && len > 0) {
 		uint64_t n = to_table_end(eng, off);
 
@@ -532,6 +536,10 @@ int qcow2_write_compressed(struct img *img, uint64_t guest_off,
 
 	if (ret < 0)
 		return ret;
+	/* qemu would store them unencrypted: refuse, as qemu-img convert. */
+	if (eng->s->meta.h.crypt_method != QCOW2_CRYPT_NONE)
+		return qerr_set(&img->err, -ENOTSUP, "Compression and "
+				"encryption not supported at the same time");
 	cs = eng->cluster_size;
 	if ((guest_off & (cs - 1)) || guest_off >= img->size)
 		return qerr_set(&img->err, -EINVAL, "compressed write at guest "

@@ -269,30 +269,6 @@ int qcow2_backing_read(struct qcow2_engine *eng, uint64_t off, uint8_t *buf,
 	return 0;
 }
 
-static int encrypted(struct qcow2_engine *eng, const char *op)
-{
-	return qerr_set(eng->err, -ENOTSUP, "%s encrypted images is not "
-			"supported yet", op);
-}
-
-int qcow2_data_pread(struct qcow2_engine *eng, uint64_t host_off,
-		     uint64_t guest_off, void *buf, size_t len)
-{
-	/* Decryption of each sector will go here (guest or host sector IV). */
-	if (eng->s->meta.h.crypt_method != QCOW2_CRYPT_NONE)
-		return encrypted(eng, "reading");
-	return qfile_pread_zero(eng->data, buf, len, host_off, eng->err);
-}
-
-int qcow2_data_pwrite(struct qcow2_engine *eng, uint64_t host_off,
-		      uint64_t guest_off, const void *buf, size_t len)
-{
-	/* Encryption into a bounce buffer will go here. */
-	if (eng->s->meta.h.crypt_method != QCOW2_CRYPT_NONE)
-		return encrypted(eng, "writing");
-	return qcow2_pwrite(eng, eng->data, buf, len, host_off);
-}
-
 /* Decompress the cluster of descriptor l2e into eng->cbuf. */
 static int load_compressed(struct qcow2_engine *eng, uint64_t guest_off,
 			   uint64_t l2e)
@@ -302,8 +278,8 @@ static int load_compressed(struct qcow2_engine *eng, uint64_t guest_off,
 
 	if (eng->cbuf_l2e == l2e)
 		return 0;
-	if (eng->s->meta.h.crypt_method != QCOW2_CRYPT_NONE)
-		return encrypted(eng, "reading");
+	/* Compressed clusters are not encrypted, even in an encrypted
+	 * image: qemu stores and reads them as they are. */
 	qcow2_cdesc_decode(eng->cluster_bits, l2e, &off, &len);
 	eng->cbuf_l2e = 0;
 	ret = qfile_pread_zero(eng->file, eng->zbuf, len, off, eng->err);

@@ -4,6 +4,7 @@
  * their --image-opts meaning and qemu-img's error messages.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,28 @@ static const char *implied_file(const char *text, size_t *len)
 	return text;
 }
 
+/* backing.(backing.)*encrypt.{key-secret,format} into o->backing[]. */
+static int take_backing_keys(struct image_opts *o, struct qerr *e)
+{
+	char key[sizeof("backing.") * IMAGE_OPTS_MAX_BACKING + 32];
+	int ret = 0;
+
+	for (int d = 0; ret == 0 && d < IMAGE_OPTS_MAX_BACKING; d++) {
+		size_t n = 0;
+
+		for (int i = 0; i <= d; i++)
+			n += (size_t)snprintf(key + n, sizeof(key) - n,
+					      "backing.");
+		snprintf(key + n, sizeof(key) - n, "encrypt.key-secret");
+		ret = take(&o->rest, key, &o->backing[d].key_secret, e);
+		snprintf(key + n, sizeof(key) - n, "encrypt.format");
+		if (ret == 0)
+			ret = take(&o->rest, key, &o->backing[d].encrypt_format,
+				   e);
+	}
+	return ret;
+}
+
 int image_opts_parse(const char *text, struct image_opts *o, struct qerr *e)
 {
 	const char *name;
@@ -59,6 +82,8 @@ int image_opts_parse(const char *text, struct image_opts *o, struct qerr *e)
 		ret = take(&o->rest, "encrypt.key-secret", &o->key_secret, e);
 	if (ret == 0)
 		ret = take(&o->rest, "encrypt.format", &o->encrypt_format, e);
+	if (ret == 0)
+		ret = take_backing_keys(o, e);
 	if (ret < 0)
 		goto out;
 	if (file)
@@ -104,12 +129,31 @@ int image_opts_check(const struct image_opts *o, const char *fmt,
 	return 0;
 }
 
+struct img_open_opts *image_opts_open_opts(
+	const struct image_opts *o,
+	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1])
+{
+	memset(chain, 0, sizeof(*chain) * (IMAGE_OPTS_MAX_BACKING + 1));
+	chain[0].key_secret = o->key_secret;
+	chain[0].encrypt_format = o->encrypt_format;
+	for (int d = 0; d < IMAGE_OPTS_MAX_BACKING; d++) {
+		chain[d + 1].key_secret = o->backing[d].key_secret;
+		chain[d + 1].encrypt_format = o->backing[d].encrypt_format;
+		chain[d].backing = &chain[d + 1];
+	}
+	return &chain[0];
+}
+
 void image_opts_free(struct image_opts *o)
 {
 	free(o->driver);
 	free(o->filename);
 	free(o->key_secret);
 	free(o->encrypt_format);
+	for (int d = 0; d < IMAGE_OPTS_MAX_BACKING; d++) {
+		free(o->backing[d].key_secret);
+		free(o->backing[d].encrypt_format);
+	}
 	optlist_free(&o->rest);
 	memset(o, 0, sizeof(*o));
 }

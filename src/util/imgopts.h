@@ -2,7 +2,8 @@
  * imgopts.h: qemu-img's --image-opts argument, as far as qimg uses it:
  *
  *   driver=qcow2,file.filename=PATH,encrypt.key-secret=ID
- *   [,file.driver=file][,encrypt.format=aes|luks][,OTHER=...]
+ *   [,file.driver=file][,encrypt.format=aes|luks]
+ *   [,backing.encrypt.key-secret=ID][,backing.backing.encrypt...][,OTHER=...]
  *
  * The text is an option list (util/opts.h: ",," for a literal comma, the
  * last value of a key wins).  Known keys are taken out; the rest stay in
@@ -14,13 +15,25 @@
 #define QIMG_UTIL_IMGOPTS_H
 
 #include "core/err.h"
+#include "core/img.h"
 #include "util/opts.h"
+
+/* How deep backing.(backing.)*encrypt.* options may reach. */
+#define IMAGE_OPTS_MAX_BACKING 8
+
+/* The encryption options of one image of the chain. */
+struct image_opts_keys {
+	char *key_secret;	/* encrypt.key-secret, or NULL */
+	char *encrypt_format;	/* encrypt.format, or NULL */
+};
 
 struct image_opts {
 	char *driver;		/* "qcow2", "raw", or NULL: probe the file */
 	char *filename;		/* file.filename, never NULL after parsing */
 	char *key_secret;	/* encrypt.key-secret, or NULL */
 	char *encrypt_format;	/* encrypt.format, or NULL */
+	/* backing[i]: "backing." i + 1 times, then encrypt.* */
+	struct image_opts_keys backing[IMAGE_OPTS_MAX_BACKING];
 	struct optlist rest;	/* every other option, in the given order */
 };
 
@@ -43,6 +56,14 @@ int image_opts_parse(const char *text, struct image_opts *o, struct qerr *e);
  */
 int image_opts_check(const struct image_opts *o, const char *fmt,
 		     struct qerr *e);
+
+/*
+ * The open options for the image o names and its backing chain, in
+ * chain[] (linked through .backing; valid while o is): returns &chain[0].
+ */
+struct img_open_opts *image_opts_open_opts(
+	const struct image_opts *o,
+	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1]);
 
 void image_opts_free(struct image_opts *o);
 

@@ -15,6 +15,7 @@
 #                            say something about the tools, not the load)
 #
 # Cases: raw-raw raw-qcow2 qcow2-raw zlib zlib-W zstd-W cqcow2-raw
+#        raw-luks luks-raw (LUKS aes-256-xts, iter-time 100 ms for both)
 # A case qimg cannot do yet is reported as "n/a" with qimg's message.
 # Not part of `make check`: it takes minutes and needs ~10 GiB of disk.
 set -u
@@ -45,7 +46,17 @@ prepare() {
 	fi
 	[ -f disk.qcow2 ] || qemu-img convert -O qcow2 disk.raw disk.qcow2
 	[ -f diskc.qcow2 ] || qemu-img convert -c -W -m 16 -O qcow2 disk.raw diskc.qcow2
+	case " $cases " in *" luks-raw "*)
+		[ -f diskl.qcow2 ] || qemu-img convert "${SECRET[@]}" -O qcow2 \
+			-o "$LUKS_OPTS" disk.raw diskl.qcow2 ;;
+	esac
 }
+
+# Encrypted cases: one secret, and qemu's LUKS defaults but a short
+# key-derivation time (each tool spends it on every create).
+SECRET=(--object secret,id=sec0,data=bench-passphrase)
+LUKS_OPTS=encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=100
+LUKS_SRC=driver=qcow2,file.filename=diskl.qcow2,encrypt.key-secret=sec0
 
 # run_timed LOG CMD...: run CMD (at priority $NICE when set), leave
 # "WALL CPU KB" in LOG (seconds, user+system seconds, peak RSS); fails
@@ -128,17 +139,26 @@ bench_case() {
 	rm -f "out.q.$out" "out.m.$out"
 }
 
+# Every case copies disk.raw's content.
 verify() {
 	local name=$1 src=$2 out=$3
-	qemu-img compare -q "$src" "$out" || return 1
+	case $name in
+	*-luks)
+		local io=driver=qcow2,file.filename=$out,encrypt.key-secret=sec0
+		qemu-img compare -q "${SECRET[@]}" --image-opts \
+			driver=raw,file.filename=disk.raw "$io" || return 1
+		qemu-img check -q "${SECRET[@]}" --image-opts "$io" || return 1
+		return 0 ;;
+	esac
+	qemu-img compare -q disk.raw "$out" || return 1
 	case $out in
 	*.qcow2) qemu-img check -q "$out" || return 1 ;;
 	esac
 	return 0
 }
 
+cases=${*:-raw-raw raw-qcow2 qcow2-raw zlib zlib-W zstd-W cqcow2-raw raw-luks luks-raw}
 prepare
-cases=${*:-raw-raw raw-qcow2 qcow2-raw zlib zlib-W zstd-W cqcow2-raw}
 echo "qimg convert vs qemu-img convert: $RUNS runs each, median seconds"
 echo "disk.raw: 4 GiB ext4, $(du -m disk.raw | cut -f1) MiB allocated; $(nproc) cores"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)${NICE:+, runs at nice $NICE}"
@@ -154,6 +174,10 @@ for c in $cases; do
 	zlib-W) bench_case zlib-W 0.6 disk.raw o.qcow2 -c -W -m 16 -O qcow2 -- -c -O qcow2 ;;
 	zstd-W) bench_case zstd-W 0.8 disk.raw o.qcow2 -c -W -m 16 -O qcow2 -o compression_type=zstd -- -c -O qcow2 -o compression_type=zstd ;;
 	cqcow2-raw) bench_case cqcow2-raw 0.7 diskc.qcow2 o.raw -O raw -- -O raw ;;
+	raw-luks) bench_case raw-luks 1.0 disk.raw o.qcow2 "${SECRET[@]}" -O qcow2 -o "$LUKS_OPTS" -- \
+		"${SECRET[@]}" -O qcow2 -o "$LUKS_OPTS" ;;
+	luks-raw) bench_case luks-raw 1.0 "$LUKS_SRC" o.raw "${SECRET[@]}" --image-opts -O raw -- \
+		"${SECRET[@]}" --image-opts -O raw ;;
 	*) die "unknown case '$c'" ;;
 	esac
 done

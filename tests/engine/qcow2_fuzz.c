@@ -24,7 +24,8 @@
  * Options: --seed N, --ops N, --batch N, --max-len N, --base RAW (the
  * backing chain's content, raw), --init RAW (the image's content at the
  * start, when not the backing chain's), --qemu-io, --snapshots, --compressed,
- * --rss-limit MiB.  The same seed gives the same operations, so a failure
+ * --rss-limit MiB, --secret PASS (the image is encrypted with this
+ * passphrase: LUKS or legacy AES; qemu gets it too).  The same seed gives the same operations, so a failure
  * reproduces exactly; crash and verify regenerate the same sequence.
  */
 #include <errno.h>
@@ -41,6 +42,7 @@
 
 #include "core/img.h"
 #include "core/qcow2_engine.h"
+#include "core/secret.h"
 #include "tests/engine/qcow2_fuzz.h"
 
 enum op_kind { OP_WRITE, OP_READ, OP_ZERO, OP_ZERO_UNMAP, OP_DISCARD,
@@ -56,6 +58,7 @@ struct cfg {
 	const char *base, *init, *image, *log;
 	bool qemu_io, snapshots, compressed;
 	uint64_t rss_limit_mib;
+	const char *secret;	/* passphrase of an encrypted image, or NULL */
 	/* From the image header. */
 	uint64_t size, cs, sc;
 	unsigned version;
@@ -243,12 +246,16 @@ static int run_cmd(const char *cmd, bool quiet)
 	return WEXITSTATUS(st);
 }
 
+#define FUZZ_KEY_ID "fuzzkey"
+
 static struct img *open_rw(const struct cfg *c)
 {
+	struct img_open_opts oo = { .key_secret = c->secret ? FUZZ_KEY_ID
+							    : NULL };
 	struct qerr e = { 0 };
 	struct img *img;
 
-	if (img_open(&img, c->image, "qcow2", IMG_RDWR, &e) < 0)
+	if (img_open_with(&img, c->image, "qcow2", IMG_RDWR, &oo, &e) < 0)
 		die("open %s: %s", c->image, qerr_msg(&e));
 	return img;
 }
@@ -370,6 +377,27 @@ static void model_init(const struct cfg *c, struct model *m)
 }
 
 /*
+ * How qemu names the image (file name quoted for sh): with --secret, the
+ * secret object and an option string, else -f qcow2 FILE.  A raw file
+ * next to it (compare) then needs an option string too.
+ */
+static const char *qemu_img(const struct cfg *c, const char *file)
+{
+	static char spec[2][2048];
+	static int k;
+	char *p = spec[k++ & 1];
+
+	if (c->secret)
+		snprintf(p, sizeof(spec[0]), "--object secret,id=%s,data=%s "
+			 "--image-opts 'driver=qcow2,file.filename=%s,"
+			 "encrypt.key-secret=%s'", FUZZ_KEY_ID, c->secret,
+			 file, FUZZ_KEY_ID);
+	else
+		snprintf(p, sizeof(spec[0]), "-f qcow2 '%s'", file);
+	return p;
+}
+
+/*
  * qemu-img check's exit status on the closed image; its report is shown
  * when the status is not one of the accepted ones (0, and 3 if leaks_ok).
  */
@@ -378,8 +406,8 @@ static int qemu_check(const struct cfg *c, bool leaks_ok)
 	char cmd[4096];
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "qemu-img check '%s' >'%s.check' 2>&1",
-		 c->image, c->image);
+	snprintf(cmd, sizeof(cmd), "qemu-img check %s >'%s.check' 2>&1",
+		 qemu_img(c, c->image), c->image);
 	st = run_cmd(cmd, true);
 	if (st != 0 && !(leaks_ok && st == 3)) {
 		snprintf(cmd, sizeof(cmd), "cat '%s.check' >&2", c->image);
@@ -397,8 +425,13 @@ static void judge(const struct cfg *c, struct model *m, uint64_t batch)
 	write_file(model, m->mem, c->size);
 	if (qemu_check(c, false) != 0)
 		die("batch %" PRIu64 ": qemu-img check is not clean", batch);
-	snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f qcow2 -F raw '%s' '%s'",
-		 c->image, model);
+	if (c->secret)
+		snprintf(cmd, sizeof(cmd), "qemu-img compare -q %s "
+			 "'driver=raw,file.filename=%s'", qemu_img(c, c->image),
+			 model);
+	else
+		snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f qcow2 "
+			 "-F raw '%s' '%s'", c->image, model);
 	if (run_cmd(cmd, false) != 0)
 		die("batch %" PRIu64 ": qemu-img compare finds the image differs "
 		    "from the model", batch);
@@ -410,7 +443,7 @@ static void qemu_io_turn(const struct cfg *c, struct model *m, uint64_t batch)
 	char cmd[4096];
 	size_t n = 0;
 
-	n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, "qemu-io -f qcow2");
+	n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, "qemu-io");
 	for (int k = 0; k < 4; k++) {
 		uint64_t off = pick_off(c) & ~511ULL, len = pick_len(c, off);
 		unsigned pat = (unsigned)((batch * 4 + (uint64_t)k) % 250) + 1;
@@ -432,7 +465,8 @@ static void qemu_io_turn(const struct cfg *c, struct model *m, uint64_t batch)
 			memset(m->mem + off, (int)pat, len);
 		}
 	}
-	snprintf(cmd + n, sizeof(cmd) - n, " '%s' >/dev/null", c->image);
+	snprintf(cmd + n, sizeof(cmd) - n, " %s >/dev/null",
+		 qemu_img(c, c->image));
 	if (run_cmd(cmd, false) != 0)
 		die("qemu-io failed");
 }
@@ -441,7 +475,8 @@ static void snapshot_take(const struct cfg *c, struct model *m, unsigned k)
 {
 	char cmd[4096], path[1024];
 
-	snprintf(cmd, sizeof(cmd), "qemu-img snapshot -c s%u '%s'", k, c->image);
+	snprintf(cmd, sizeof(cmd), "qemu-img snapshot -c s%u %s", k,
+		 qemu_img(c, c->image));
 	if (run_cmd(cmd, false) != 0)
 		die("qemu-img snapshot failed");
 	snprintf(path, sizeof(path), "%s.s%u.raw", c->image, k);
@@ -453,9 +488,9 @@ static void snapshot_check(const struct cfg *c, unsigned k)
 	char cmd[4096];
 
 	snprintf(cmd, sizeof(cmd),
-		 "qemu-img convert -l snapshot.name=s%u -O raw '%s' '%s.out' && "
+		 "qemu-img convert -l snapshot.name=s%u -O raw %s '%s.out' && "
 		 "cmp -s '%s.out' '%s.s%u.raw'",
-		 k, c->image, c->image, c->image, c->image, k);
+		 k, qemu_img(c, c->image), c->image, c->image, c->image, k);
 	if (run_cmd(cmd, false) != 0)
 		die("snapshot s%u no longer has its content", k);
 }
@@ -691,6 +726,7 @@ int main(int argc, char **argv)
 		{ "snapshots", no_argument, NULL, 'S' },
 		{ "compressed", no_argument, NULL, 'c' },
 		{ "rss-limit", required_argument, NULL, 'r' },
+		{ "secret", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cfg c = { .seed = 1, .ops = 2000, .batch = 250 };
@@ -709,6 +745,7 @@ int main(int argc, char **argv)
 		case 'S': c.snapshots = true; break;
 		case 'c': c.compressed = true; break;
 		case 'r': c.rss_limit_mib = strtoull(optarg, NULL, 0); break;
+		case 'K': c.secret = optarg; break;
 		default: return 2;
 		}
 	}
@@ -723,6 +760,15 @@ int main(int argc, char **argv)
 	    strcmp(mode, "discard") == 0 || strcmp(mode, "compress") == 0)
 		return cmd_one(mode, argv + optind + 1, argc - optind - 1);
 	c.image = argv[optind + 1];
+	if (c.secret) {
+		struct qerr e = { 0 };
+
+		/* Compressed clusters are never encrypted: refused there. */
+		c.compressed = false;
+		if (secret_add(FUZZ_KEY_ID, (const uint8_t *)c.secret,
+			       strlen(c.secret), &e) < 0)
+			die("secret: %s", qerr_msg(&e));
+	}
 	c.log = argc - optind > 2 ? argv[optind + 2] : NULL;
 	if (c.batch == 0)
 		c.batch = 1;

@@ -480,6 +480,77 @@ static void test_threads(void)
 	crypto_free(ctx);
 }
 
+struct big_arg {
+	struct crypto_ctx *ctx;
+	uint8_t *buf;
+	size_t len;
+	uint64_t sector;
+	int ret;
+};
+
+static void *big_thread(void *p)
+{
+	struct big_arg *a = p;
+
+	a->ret = crypto_encrypt_sectors(a->ctx, a->sector, a->buf, a->len,
+					NULL);
+	return NULL;
+}
+
+/*
+ * Large calls are cut into slices for the pool (crypto_par.c): the bytes
+ * must be those of one sector at a time, also when several threads make
+ * large calls at once, and decryption must invert it.  Sizes around the
+ * slice limits, with sector counts that do not divide evenly.
+ */
+static void test_parallel(void)
+{
+	enum { N = 3, MAX = (1 << 20) + 512 * 7 };
+	static const size_t sizes[] = { 64 * 1024, 128 * 1024,
+					128 * 1024 + 512, 1 << 20, MAX };
+	struct crypto_ctx *ctx = open_ctx(CRYPTO_CIPHER_AES_128,
+					  CRYPTO_MODE_CBC, CRYPTO_IVGEN_ESSIV,
+					  CRYPTO_HASH_SHA256,
+					  "000102030405060708090a0b0c0d0e0f");
+	uint8_t *want = malloc(MAX), *bufs[N];
+	struct big_arg a[N];
+	pthread_t t[N];
+
+	CHECK(ctx != NULL && want != NULL);
+	if (!ctx || !want)
+		return;
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		size_t len = sizes[z];
+
+		counting(want, len);
+		for (size_t off = 0; off < len; off += 512)
+			crypto_encrypt_sectors(ctx, 1000 + off / 512,
+					       want + off, 512, NULL);
+		for (int i = 0; i < N; i++) {
+			bufs[i] = malloc(len);
+			counting(bufs[i], len);
+			a[i] = (struct big_arg){ ctx, bufs[i], len, 1000, -1 };
+			pthread_create(&t[i], NULL, big_thread, &a[i]);
+		}
+		for (int i = 0; i < N; i++) {
+			pthread_join(t[i], NULL);
+			CHECK(a[i].ret == 0);
+			CHECK(memcmp(bufs[i], want, len) == 0);
+			CHECK(crypto_decrypt_sectors(ctx, 1000, bufs[i], len,
+						     NULL) == 0);
+			counting(want, len);
+			CHECK(memcmp(bufs[i], want, len) == 0);
+			/* want back to ciphertext for the next thread */
+			for (size_t off = 0; off < len; off += 512)
+				crypto_encrypt_sectors(ctx, 1000 + off / 512,
+						       want + off, 512, NULL);
+			free(bufs[i]);
+		}
+	}
+	free(want);
+	crypto_free(ctx);
+}
+
 void test_crypto(void)
 {
 	test_xts();
@@ -491,4 +562,5 @@ void test_crypto(void)
 	test_refused();
 	test_round_trips();
 	test_threads();
+	test_parallel();
 }
