@@ -20,6 +20,7 @@
 #include "core/img.h"
 #include "util/json.h"
 #include "util/msg.h"
+#include "util/imgopts.h"
 #include "util/opts.h"
 #include "util/render.h"
 #include "util/size.h"
@@ -36,121 +37,6 @@ struct info_args {
 	bool image_opts;
 	unsigned flags;
 };
-
-/* What --image-opts named: driver=FMT,file.filename=PATH[,...]. */
-struct image_opts {
-	struct optlist l;
-	const char *driver;
-	const char *path;
-	const char *key_secret;
-};
-
-/*
- * --object: info needs no secret, but takes the objects qemu-img takes and
- * refuses what it refuses, so a command line that works with one works
- * with the other.
- */
-static int check_object(const char *text, struct optlist *ids)
-{
-	static const char *const keys[] = { "qom-type", "id", "data", "file",
-					    "format", "keyid", "iv",
-					    "loaded", NULL };
-	struct optlist l = { 0 };
-	struct qerr e = { 0 };
-	/* A first item without '=' is the type: "secret,id=sec0,...". */
-	bool bare_type = text[strcspn(text, ",=")] != '=';
-	const char *type, *id;
-	int ret = -1;
-
-	if (optlist_parse(&l, text, &e) < 0) {
-		msg_error("%s", qerr_msg(&e));
-		goto out;
-	}
-	type = bare_type && l.n ? l.v[0].key : optlist_get(&l, "qom-type");
-	if (!type) {
-		msg_error("Parameter 'qom-type' is missing");
-		goto out;
-	}
-	if (strcmp(type, "secret") != 0) {
-		msg_error("Parameter 'qom-type' does not accept value '%s'",
-			  type);
-		goto out;
-	}
-	for (size_t i = bare_type ? 1 : 0; i < l.n; i++) {
-		size_t k = 0;
-
-		while (keys[k] && strcmp(keys[k], l.v[i].key) != 0)
-			k++;
-		if (!keys[k]) {
-			msg_error("Parameter '%s' is unexpected", l.v[i].key);
-			goto out;
-		}
-	}
-	id = optlist_get(&l, "id");
-	if (!id) {
-		msg_error("Parameter 'id' is missing");
-		goto out;
-	}
-	if (!optlist_has(&l, "data") && !optlist_has(&l, "file")) {
-		msg_error("Either 'file' or 'data' must be provided");
-		goto out;
-	}
-	if (optlist_has(ids, id)) {
-		msg_error("attempt to add duplicate property '%s' to object "
-			  "(type 'container')", id);
-		goto out;
-	}
-	ret = optlist_set(ids, id, "") < 0 ? -1 : 0;
-out:
-	optlist_free(&l);
-	return ret;
-}
-
-static int parse_image_opts(const char *text, struct image_opts *io)
-{
-	struct qerr e = { 0 };
-
-	memset(io, 0, sizeof(*io));
-	if (optlist_parse(&io->l, text, &e) < 0) {
-		cmd_report(text, &e);
-		return -1;
-	}
-	io->driver = optlist_get(&io->l, "driver");
-	io->path = optlist_get(&io->l, "file.filename");
-	io->key_secret = optlist_get(&io->l, "encrypt.key-secret");
-	if (optlist_has(&io->l, "file.driver") &&
-	    strcmp(optlist_get(&io->l, "file.driver"), "file") != 0) {
-		msg_file_error(text, "Unknown protocol '%s'",
-			       optlist_get(&io->l, "file.driver"));
-		return -1;
-	}
-	if (!io->path) {
-		msg_file_error(text,
-			       "A block device must be specified for \"file\"");
-		return -1;
-	}
-	return 0;
-}
-
-/* After the open: options the format does not take are refused. */
-static int check_image_opts(const char *text, struct image_opts *io,
-			    const struct img *img)
-{
-	for (size_t i = 0; i < io->l.n; i++) {
-		const char *k = io->l.v[i].key;
-
-		if (strcmp(k, "driver") == 0 || strcmp(k, "file.filename") == 0 ||
-		    strcmp(k, "file.driver") == 0 ||
-		    (strcmp(k, "encrypt.key-secret") == 0 &&
-		     strcmp(img->drv->name, "qcow2") == 0))
-			continue;
-		msg_file_error(text,
-			       "Block format '%s' does not support the option "
-			       "'%s'", img->drv->name, k);
-		return -1;
-	}
-	return 0;
-}
 
 /*
  * The name qemu shows for an --image-opts image carrying options beyond
@@ -169,7 +55,7 @@ static char *json_filename(const struct image_opts *io, const char *fmt)
 	fputs(", \"driver\": ", f);
 	json_write_string(f, fmt);
 	fputs(", \"file\": {\"driver\": \"file\", \"filename\": ", f);
-	json_write_string(f, io->path);
+	json_write_string(f, io->filename);
 	fputs("}}", f);
 	if (fclose(f) != 0) {
 		free(buf);
@@ -302,6 +188,7 @@ static int collect(struct img *img, bool chain, const char *shown,
 static int info_run(const struct info_args *a)
 {
 	const char *path = a->filename, *fmt = a->fmt, *shown = a->filename;
+	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1], *oo = NULL;
 	struct image_opts io = { 0 };
 	struct img_info *infos = NULL;
 	struct qerr e = { 0 };
@@ -311,18 +198,25 @@ static int info_run(const struct info_args *a)
 	int status = 1;
 
 	if (a->image_opts) {
-		if (parse_image_opts(a->filename, &io) < 0)
+		if (image_opts_parse(a->filename, &io, &e) < 0) {
+			msg_error("Could not open '%s': %s", a->filename,
+				  qerr_msg(&e));
 			goto out;
-		path = io.path;
+		}
+		path = io.filename;
 		fmt = io.driver;
+		oo = image_opts_open_opts(&io, chain);
 	}
-	if (img_open(&img, path, fmt, a->flags, &e) < 0) {
-		cmd_report(a->filename, &e);
+	if (img_open_with(&img, path, fmt, a->flags, oo, &e) < 0) {
+		cmd_report(path, &e);
 		goto out;
 	}
 	if (a->image_opts) {
-		if (check_image_opts(a->filename, &io, img) < 0)
+		if (image_opts_check(&io, img->drv->name, &e) < 0) {
+			msg_error("Could not open '%s': %s", a->filename,
+				  qerr_msg(&e));
 			goto out;
+		}
 		if (io.key_secret) {
 			json_name = json_filename(&io, img->drv->name);
 			if (!json_name) {
@@ -348,7 +242,7 @@ out:
 	free(infos);
 	free(json_name);
 	img_close(img);
-	optlist_free(&io.l);
+	image_opts_free(&io);
 	return status;
 }
 
@@ -365,14 +259,12 @@ int cmd_info(int argc, char **argv)
 	};
 	struct info_args a = { .output = OUTPUT_HUMAN,
 			       .flags = IMG_NO_BACKING | IMG_NO_IO };
-	struct optlist ids = { 0 };
 	const char *output = NULL;
 	int c, status = 1;
 
 	while ((c = cmd_getopt(argc, argv, ":hf:U", longopts)) != -1) {
 		switch (c) {
 		case 'h':
-			optlist_free(&ids);
 			return cmd_help(info_usage);
 		case 'f':
 			a.fmt = optarg;
@@ -384,8 +276,10 @@ int cmd_info(int argc, char **argv)
 			output = optarg;	/* checked after the file name */
 			break;
 		case CMD_OPT_OBJECT:
-			if (check_object(optarg, &ids) < 0)
+			if ((c = cmd_add_object(optarg)) != 0) {
+				status = c < 0;	/* 1: error; 0: help printed */
 				goto out;
+			}
 			break;
 		case CMD_OPT_IMAGE_OPTS:
 			a.image_opts = true;
@@ -410,6 +304,5 @@ int cmd_info(int argc, char **argv)
 	a.filename = argv[optind];
 	status = info_run(&a);
 out:
-	optlist_free(&ids);
 	return status;
 }

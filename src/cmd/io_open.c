@@ -19,6 +19,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/io.h"
+#include "util/imgopts.h"
 #include "util/opts.h"
 
 int io_parse_cache(const char *mode, bool *direct)
@@ -71,8 +72,25 @@ struct io_target {
 	const char *fmt;
 	const char *bad_key;	/* first option nobody takes */
 	bool bad_is_file;	/* ... and it was a file.* option */
-	struct img_open_opts keys; /* encrypt.key-secret, encrypt.format */
+	/* encrypt.key-secret, encrypt.format; [d]: backing.{d}encrypt.* */
+	struct img_open_opts keys[IMAGE_OPTS_MAX_BACKING + 1];
 };
+
+/*
+ * k as (backing.)*encrypt.key-secret or ...encrypt.format: the depth (the
+ * number of "backing."), or -1 for any other key.
+ */
+static int encrypt_key_depth(const char *k, bool *is_format)
+{
+	int d = 0;
+
+	while (strncmp(k, "backing.", 8) == 0 && d < IMAGE_OPTS_MAX_BACKING) {
+		k += 8;
+		d++;
+	}
+	*is_format = strcmp(k, "encrypt.format") == 0;
+	return *is_format || strcmp(k, "encrypt.key-secret") == 0 ? d : -1;
+}
 
 static bool io_opt_bool(const char *val, bool *out)
 {
@@ -88,7 +106,10 @@ static int io_fold_opts(struct optlist *l, struct io_open_req *req,
 			struct io_target *t)
 {
 	bool b;
+	int d;
 
+	for (d = 0; d < IMAGE_OPTS_MAX_BACKING; d++)
+		t->keys[d].backing = &t->keys[d + 1];
 	for (size_t i = 0; i < l->n; i++) {
 		const char *k = l->v[i].key, *v = l->v[i].val;
 
@@ -96,10 +117,9 @@ static int io_fold_opts(struct optlist *l, struct io_open_req *req,
 			t->fmt = v;
 		else if (strcmp(k, "file.filename") == 0)
 			t->path = v;
-		else if (strcmp(k, "encrypt.key-secret") == 0)
-			t->keys.key_secret = v;
-		else if (strcmp(k, "encrypt.format") == 0)
-			t->keys.encrypt_format = v;
+		else if ((d = encrypt_key_depth(k, &b)) >= 0)
+			*(b ? &t->keys[d].encrypt_format
+			    : &t->keys[d].key_secret) = v;
 		else if (strcmp(k, "file.driver") == 0 &&
 			 strcmp(v, "file") == 0)
 			continue;
@@ -182,7 +202,7 @@ static int io_open_target(struct io_ctx *io, const struct io_open_req *req,
 	}
 	if (req->force_share)
 		flags |= IMG_FORCE_SHARE;
-	if (img_open_with(&img, t->path, fmt, flags, &t->keys, &e) < 0) {
+	if (img_open_with(&img, t->path, fmt, flags, t->keys, &e) < 0) {
 		io_open_error(req, "%s", qerr_msg(&e));
 		return -1;
 	}

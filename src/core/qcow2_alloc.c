@@ -119,7 +119,7 @@ int qcow2_l2_for_write(struct qcow2_engine *eng, uint64_t guest_off,
 /*
  * Host clusters the engine must never overwrite with guest data: the
  * header, the active L1 table, the refcount table, the snapshot table
- * (its first cluster) and any table in the caches (qemu's "cached"
+ * (its first cluster), the LUKS header area and any table in the caches (qemu's "cached"
  * overlap check, roughly).
  */
 static int check_overlap(struct qcow2_engine *eng, uint64_t host, uint64_t len)
@@ -137,6 +137,10 @@ static int check_overlap(struct qcow2_engine *eng, uint64_t host, uint64_t len)
 		  "the refcount table" },
 		{ h->snapshots_offset, h->nb_snapshots ? eng->cluster_size : 0,
 		  "the snapshot table" },
+		/* Losing the LUKS key slots loses every byte of data. */
+		{ eng->s->meta.crypto_offset,
+		  eng->s->meta.has_crypto_ext ? eng->s->meta.crypto_length : 0,
+		  "the encryption header" },
 	};
 
 	if (eng->has_data_file)

@@ -294,13 +294,17 @@ same_info() {
 	need_qemu
 	qemu-img create -q -f qcow2 a.qcow2 1G
 	run -1 --separate-stderr qimg info --image-opts driver=qcow2,file.filename=a.qcow2,foo=bar
-	[ "$stderr" = "qimg: driver=qcow2,file.filename=a.qcow2,foo=bar: Block format 'qcow2' does not support the option 'foo'" ]
+	[ "$stderr" = "qimg: Could not open 'driver=qcow2,file.filename=a.qcow2,foo=bar': Block format 'qcow2' does not support the option 'foo'" ]
 	run -1 --separate-stderr qimg info --image-opts driver=qcow2
-	[ "$stderr" = "qimg: driver=qcow2: A block device must be specified for \"file\"" ]
+	[ "$stderr" = "qimg: Could not open 'driver=qcow2': A block device must be specified for \"file\"" ]
 	run -1 --separate-stderr qimg info --image-opts -f qcow2 driver=qcow2,file.filename=a.qcow2
 	[ "$stderr" = "qimg: --image-opts and --format are mutually exclusive" ]
 	run -1 --separate-stderr qimg info --image-opts driver=raw,file.filename=a.qcow2,encrypt.key-secret=s
-	[ "$stderr" = "qimg: driver=raw,file.filename=a.qcow2,encrypt.key-secret=s: Block format 'raw' does not support the option 'encrypt.key-secret'" ]
+	[ "$stderr" = "qimg: Could not open 'driver=raw,file.filename=a.qcow2,encrypt.key-secret=s': Block format 'raw' does not support the option 'encrypt.key-secret'" ]
+	run -1 --separate-stderr qimg info --image-opts driver=qcow2,file.filename=a.qcow2,file.driver=foo
+	[ "$stderr" = "qimg: Could not open 'driver=qcow2,file.filename=a.qcow2,file.driver=foo': Unknown driver 'foo'" ]
+	run -1 --separate-stderr qimg info --image-opts driver=qcow2,file.filename=a.qcow2,encrypt.format=luks
+	[ "$stderr" = "qimg: a.qcow2: No encryption in image header, but options specified format 'luks'" ]
 }
 
 @test "--object refuses what qemu-img refuses" {
