@@ -20,8 +20,11 @@
  *    X." ends with a newline (qemu's lacks one);
  *  - a negative number for a numeric option (refcount_bits=-1) is refused
  *    as "expects a number" (qemu wraps it and complains about its value);
- *  - --object is accepted and ignored: only encryption needs secrets, and
- *    encryption is not supported yet.
+ *  - legacy AES encryption (encrypt.format=aes, encryption=on) gets a
+ *    warning that it is insecure (qemu-img 7.2 creates it silently).
+ * Encryption errors (missing or unknown secret, unusable cipher) come after
+ * the "Formatting" line, as qemu prints them: the driver reports them only
+ * on the real create.  --object registers secrets (core/secret.h).
  * Errors are "qimg: FILE: message" and exit status 1; multi-line messages
  * keep qemu's line breaks.
  */
@@ -31,6 +34,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/crypto.h"
 #include "core/img.h"
 #include "util/msg.h"
 #include "util/opts.h"
@@ -352,6 +356,21 @@ static int report_create_error(const struct img_driver *drv,
 	return 1;
 }
 
+/* The issue's request: say that legacy AES should not be used. */
+static void warn_legacy_aes(const struct img_driver *drv,
+			    struct create_args *a)
+{
+	struct crypto_create_opts o;
+	struct qerr e = { 0 };
+
+	if (find_desc(drv, "encrypt.format") &&
+	    crypto_create_opts_get(&a->opts, &o, &e) == 0 &&
+	    o.format == CRYPTO_FORMAT_AES)
+		msg_warn("%s: qcow2's legacy AES encryption is insecure; "
+			 "use LUKS (encrypt.format=luks) instead",
+			 a->filename);
+}
+
 static int do_create(const struct img_driver *drv, struct create_args *a)
 {
 	struct qerr e = { 0 };
@@ -373,6 +392,7 @@ static int do_create(const struct img_driver *drv, struct create_args *a)
 	ret = drv->create(a->filename, &a->opts, &e);
 	if (ret < 0)
 		return report_create_error(drv, a->filename, ret, &e);
+	warn_legacy_aes(drv, a);
 	return 0;
 }
 
@@ -412,7 +432,9 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 			}
 			break;
 		case CMD_OPT_OBJECT:
-			break;	/* secrets: only encryption would use them */
+			if ((c = cmd_add_object(optarg)) != 0)
+				return c < 0 ? 1 : -1;	/* -1: help printed */
+			break;
 		default:
 			return 1;
 		}

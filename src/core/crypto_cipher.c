@@ -170,7 +170,7 @@ void crypto_random(void *buf, size_t len, bool key)
 }
 
 /* The ESSIV cipher: same family, key length = digest length (qemu). */
-static int essiv_cipher(enum crypto_cipher c, enum crypto_hash h,
+int crypto_essiv_cipher(enum crypto_cipher c, enum crypto_hash h,
 			enum crypto_cipher *out, struct qerr *e)
 {
 	const struct crypto_cipher_info *ci = &ciphers[c];
@@ -224,7 +224,7 @@ int crypto_suite_make(struct crypto_suite *s, enum crypto_cipher cipher,
 				mode_names[mode]);
 	if (ivgen != CRYPTO_IVGEN_ESSIV)
 		return 0;
-	ret = essiv_cipher(cipher, ivgen_hash, &s->ivgen_cipher, e);
+	ret = crypto_essiv_cipher(cipher, ivgen_hash, &s->ivgen_cipher, e);
 	if (ret == 0)
 		ret = cipher_usable(s->ivgen_cipher, e);
 	return ret;

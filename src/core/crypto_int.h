@@ -49,6 +49,14 @@ int crypto_suite_make(struct crypto_suite *s, enum crypto_cipher cipher,
 		      enum crypto_mode mode, enum crypto_ivgen ivgen,
 		      enum crypto_hash ivgen_hash, struct qerr *e);
 
+/*
+ * The ESSIV cipher for cipher c and IV hash h (same family, key length =
+ * digest length), or qemu's "Cipher X not supported with essiv" / "No AES
+ * cipher with key size N available".  Names only: libgcrypt not asked.
+ */
+int crypto_essiv_cipher(enum crypto_cipher c, enum crypto_hash h,
+			enum crypto_cipher *out, struct qerr *e);
+
 /* Key length of the suite's cipher in its mode (XTS: two keys). */
 size_t crypto_suite_key_len(const struct crypto_suite *s);
 

@@ -3,11 +3,15 @@
  * luks.h for the layout).
  *
  * The checks are qemu 7.2's (crypto/block-luks.c check_header and
- * parse_header), with its messages, plus what a hostile file needs on top:
- * NUL-terminated names, non-zero iteration counts, key material that stays
- * inside the header area the caller can read, and a bound on its size, so
- * that nothing decoded here can make a caller allocate or read without
- * limit.
+ * parse_header), in its order and with its messages as qemu-img 7.2 prints
+ * them for hostile headers (magic, version, NUL-terminated names, payload
+ * clear of the header, non-zero iteration counts, 4000 stripes, slot
+ * states and overlaps; then the names, the IV hash first), plus what a
+ * hostile file needs on top: key material that stays inside the header
+ * area the caller can read, and a bound on its size, so that nothing
+ * decoded here can make a caller allocate or read without limit.  This is
+ * the one LUKS parser: unlock (luks_keys.c) and info (luks_header.c) both
+ * decode with it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,7 +41,7 @@ static int copy_name(char *dst, const uint8_t *src, size_t len,
 {
 	if (!memchr(src, '\0', len))
 		return qerr_set(e, -EINVAL,
-				"LUKS header %s is not NUL-terminated", what);
+				"LUKS header %s is not NUL terminated", what);
 	memcpy(dst, src, len);
 	dst[len] = '\0';
 	return 0;
@@ -125,13 +129,17 @@ static int check_slot(const struct luks_header *h, int i, uint64_t area_len,
 	uint64_t start = s->key_offset;
 	uint64_t len = luks_slot_sectors(h->key_bytes, s->stripes);
 
-	if (s->stripes == 0)
+	if (s->stripes != LUKS_STRIPES)
 		return qerr_set(e, -EINVAL,
-				"Keyslot %d is corrupted (stripes == 0)", i);
+				"Keyslot %d is corrupted (stripes %u != %d)", i,
+				s->stripes, LUKS_STRIPES);
 	if (s->active != LUKS_SLOT_INACTIVE && s->active != LUKS_SLOT_ACTIVE)
 		return qerr_set(e, -EINVAL,
 				"Keyslot %d state (active/disable) is corrupted",
 				i);
+	if (s->active == LUKS_SLOT_ACTIVE && s->iterations == 0)
+		return qerr_set(e, -EINVAL,
+				"Keyslot %d iteration count is zero", i);
 	if (start < LUKS_HEADER_SECTORS)
 		return qerr_set(e, -EINVAL,
 				"Keyslot %d is overlapping with the LUKS header",
@@ -149,9 +157,6 @@ static int check_slot(const struct luks_header *h, int i, uint64_t area_len,
 				"Keyslot %d lies outside the LUKS header area "
 				"(%llu bytes)", i,
 				(unsigned long long)area_len);
-	if (s->active == LUKS_SLOT_ACTIVE && s->iterations == 0)
-		return qerr_set(e, -EINVAL,
-				"Keyslot %d has an iteration count of 0", i);
 	for (int j = i + 1; j < LUKS_NUM_SLOTS; j++) {
 		const struct luks_slot *t = &h->slot[j];
 		uint64_t tlen = luks_slot_sectors(h->key_bytes, t->stripes);
@@ -168,7 +173,8 @@ static int name_lookup(int v, const char *type, const char *name,
 		       struct qerr *e)
 {
 	if (v < 0)
-		return qerr_set(e, -ENOTSUP, "%s %s not supported", type, name);
+		return qerr_set(e, -ENOTSUP, "%s '%s' not supported", type,
+				name);
 	return v;
 }
 
@@ -191,7 +197,7 @@ static int cipher_lookup(const struct luks_header *h, enum crypto_mode mode,
 			return i;
 	}
 	return qerr_set(e, -ENOTSUP,
-			"Algorithm %s with key size %u bytes not supported",
+			"Algorithm '%s' with key size %u bytes not supported",
 			h->cipher_name, key);
 }
 
@@ -200,13 +206,14 @@ int luks_header_algs(const struct luks_header *h, struct luks_algs *a,
 {
 	char mode[LUKS_NAME_LEN + 1];
 	char *ivgen, *ivhash;
+	enum crypto_cipher ivc;
 	int v;
 
 	memcpy(mode, h->cipher_mode, sizeof(mode));
 	ivgen = strchr(mode, '-');
 	if (!ivgen)
 		return qerr_set(e, -EINVAL,
-				"Unexpected cipher mode string format %s",
+				"Unexpected cipher mode string format '%s'",
 				h->cipher_mode);
 	*ivgen++ = '\0';
 	ivhash = strchr(ivgen, ':');
@@ -237,10 +244,13 @@ int luks_header_algs(const struct luks_header *h, struct luks_algs *a,
 	if (v < 0)
 		return v;
 	a->ivgen = v;
-	if (a->ivgen == CRYPTO_IVGEN_ESSIV && !ivhash)
+	if (a->ivgen != CRYPTO_IVGEN_ESSIV)
+		return 0;
+	if (!ivhash)
 		return qerr_set(e, -EINVAL,
 				"Missing IV generator hash specification");
-	return 0;
+	/* qemu refuses an ESSIV it could not key when it parses. */
+	return crypto_essiv_cipher(a->cipher, a->ivgen_hash, &ivc, e);
 }
 
 int luks_header_decode(const uint8_t *buf, uint64_t area_len,
@@ -249,11 +259,13 @@ int luks_header_decode(const uint8_t *buf, uint64_t area_len,
 {
 	int ret = decode_fields(buf, h, e);
 
+	if (ret == 0 && h->payload_offset < LUKS_HEADER_SECTORS)
+		ret = qerr_set(e, -EINVAL,
+			       "LUKS payload is overlapping with the header");
+	if (ret == 0 && h->mk_iterations == 0)
+		ret = qerr_set(e, -EINVAL, "LUKS key iteration count is zero");
 	for (int i = 0; i < LUKS_NUM_SLOTS && ret == 0; i++)
 		ret = check_slot(h, i, area_len, e);
-	if (ret == 0 && h->mk_iterations == 0)
-		ret = qerr_set(e, -EINVAL,
-			       "LUKS master key iteration count is 0");
 	if (ret == 0)
 		ret = luks_header_algs(h, a, e);
 	return ret;

@@ -7,11 +7,17 @@
  * layout itself (where the refcount structures, L1, L2 and preallocated
  * data go) is qcow2_layout.c's job; this file decides the header.
  *
+ * Encryption (encrypt.* options, crypto.h): as in qemu, it is set up once
+ * the image has its size, so its complaints come only on the real create
+ * (after the CLI's "Formatting" line, where qemu prints them), and its
+ * LUKS area lands after the L1 table and any preallocation.  The secret is
+ * looked up first, then the LUKS volume is made (key slot 0 from the
+ * passphrase), all before the file is opened.
+ *
  * Differences from qemu-img, on purpose:
  *  - every option is validated before any file is touched, so a refused
  *    create leaves an existing file alone (qemu truncates it first, then
- *    deletes it when validation fails);
- *  - encryption is refused ("not supported yet").
+ *    deletes it when validation fails).
  * Invariant: a file this function created is removed again if creation
  * fails, and its header (cluster 0) is written last.
  */
@@ -20,9 +26,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/crypto.h"
 #include "core/qcow2.h"
 #include "core/qcow2_layout.h"
 #include "core/raw.h"
+#include "core/secret.h"
 #include "util/opts.h"
 
 /* In the order qemu-img's "Formatting ..." line prints them. */
@@ -89,6 +97,13 @@ struct create_cfg {
 	uint64_t extent_size_hint;
 };
 
+/* The encryption of the new image, decided before the file is opened. */
+struct create_crypto {
+	uint32_t method;	/* QCOW2_CRYPT_* */
+	uint8_t *hdr;		/* LUKS area (malloc'd), NULL for none/AES */
+	size_t hdr_len;
+};
+
 /* The v3 message suffix qemu appends to every "needs compat 1.1" error. */
 #define NEEDS_V3 "(use version=v3 or greater)"
 
@@ -97,7 +112,6 @@ static int parse_enums(struct optlist *opts, struct create_cfg *c,
 		       struct qerr *e)
 {
 	const char *v = optlist_get(opts, "compat");
-	const char *enc = optlist_get(opts, "encryption");
 
 	if (!v || strcmp(v, "1.1") == 0 || strcmp(v, "v3") == 0)
 		c->version = 3;
@@ -107,17 +121,6 @@ static int parse_enums(struct optlist *opts, struct create_cfg *c,
 		return qerr_set(e, -EINVAL,
 				"Parameter 'version' does not accept value "
 				"'%s'", v);
-	for (const struct opt_desc *d = qcow2_create_opts; d->name; d++) {
-		bool off = false;
-
-		if (strncmp(d->name, "encrypt", 7) != 0 ||
-		    !optlist_has(opts, d->name))
-			continue;
-		if (d == qcow2_create_opts && parse_bool(enc, &off) == 0 && !off)
-			continue;
-		return qerr_set(e, -ENOTSUP, "encryption is not supported yet "
-				"(option '%s')", d->name);
-	}
 	v = optlist_get(opts, "preallocation");
 	if (!v || strcmp(v, "off") == 0)
 		c->prealloc = IMG_PREALLOC_OFF;
@@ -244,6 +247,7 @@ static int validate(struct create_cfg *c, struct qerr *e)
 
 /* The header qemu writes for cfg c over layout r. */
 static int build_meta(const struct create_cfg *c,
+		      const struct create_crypto *cc,
 		      const struct qcow2_layout_result *r,
 		      struct qcow2_meta *m)
 {
@@ -259,6 +263,13 @@ static int build_meta(const struct create_cfg *c,
 	h->refcount_table_offset = r->refcount_table_offset;
 	h->refcount_table_clusters = r->refcount_table_clusters;
 	h->refcount_order = (uint32_t)__builtin_ctzll(c->refcount_bits);
+	h->crypt_method = cc->method;
+	/* The extension names the LUKS area; v2 images carry it too. */
+	if (cc->hdr) {
+		m->has_crypto_ext = true;
+		m->crypto_offset = r->crypto_offset;
+		m->crypto_length = cc->hdr_len;
+	}
 	if (c->version >= 3) {
 		h->header_length = 112;
 		if (c->data_file)
@@ -285,7 +296,8 @@ static int build_meta(const struct create_cfg *c,
 }
 
 /* Lay the image out in the open files, then write cluster 0 last. */
-static int write_image(const struct create_cfg *c, struct qfile *f,
+static int write_image(const struct create_cfg *c,
+		       const struct create_crypto *cc, struct qfile *f,
 		       struct qfile *data, struct qerr *e)
 {
 	struct qcow2_layout_params p = {
@@ -296,6 +308,8 @@ static int write_image(const struct create_cfg *c, struct qfile *f,
 		.prealloc = c->prealloc,
 		.file = f,
 		.data = data,
+		.crypto_hdr = cc->hdr,
+		.crypto_len = cc->hdr_len,
 	};
 	struct qcow2_layout_result r;
 	struct qcow2_meta m;
@@ -308,7 +322,7 @@ static int write_image(const struct create_cfg *c, struct qfile *f,
 	buf = malloc(c->cluster_size);
 	if (!buf)
 		return qerr_set(e, -ENOMEM, "out of memory");
-	ret = build_meta(c, &r, &m);
+	ret = build_meta(c, cc, &r, &m);
 	if (ret < 0)
 		ret = qerr_set(e, ret, "out of memory");
 	if (ret == 0)
@@ -327,9 +341,40 @@ static int write_image(const struct create_cfg *c, struct qfile *f,
 	return ret;
 }
 
+/*
+ * qemu's order: the options (crypto_create_opts_get), the secret, then the
+ * volume.  The passphrase stays in the secret store (secmem); the LUKS
+ * area holds only key material encrypted with it.
+ */
+static int setup_crypto(struct optlist *opts, struct create_crypto *cc,
+			struct qerr *e)
+{
+	struct crypto_create_opts o;
+	const uint8_t *pass;
+	size_t passlen;
+	int ret;
+
+	ret = crypto_create_opts_get(opts, &o, e);
+	if (ret < 0 || o.format == CRYPTO_FORMAT_NONE)
+		return ret;
+	ret = secret_lookup_utf8(o.key_secret, &pass, &passlen, e);
+	if (ret < 0)
+		return ret;
+	if (o.format == CRYPTO_FORMAT_AES) {
+		cc->method = QCOW2_CRYPT_AES;
+		return 0;
+	}
+	ret = crypto_create_luks(&o.luks, pass, passlen, &cc->hdr,
+				 &cc->hdr_len, NULL, e);
+	if (ret == 0)
+		cc->method = QCOW2_CRYPT_LUKS;
+	return ret;
+}
+
 int qcow2_create(const char *filename, struct optlist *opts, struct qerr *e)
 {
 	struct create_cfg c = { 0 };
+	struct create_crypto cc = { 0 };
 	struct qfile *f = NULL, *data = NULL;
 	int ret;
 
@@ -338,18 +383,23 @@ int qcow2_create(const char *filename, struct optlist *opts, struct qerr *e)
 		ret = validate(&c, e);
 	if (ret < 0 || !filename)
 		return ret;
-	ret = qfile_open(&f, filename, QFILE_CREATE, e);
-	if (ret < 0)
+	ret = setup_crypto(opts, &cc, e);
+	if (ret == 0)
+		ret = qfile_open(&f, filename, QFILE_CREATE, e);
+	if (ret < 0) {
+		free(cc.hdr);
 		return ret;
+	}
 	if (c.nocow)
 		raw_set_nocow(f);
 	/* qemu opens the data file relative to the working directory too. */
 	if (c.data_file)
 		ret = qfile_open(&data, c.data_file, QFILE_CREATE, e);
 	if (ret == 0)
-		ret = write_image(&c, f, data, e);
+		ret = write_image(&c, &cc, f, data, e);
 	qfile_close(data);
 	qfile_close(f);
+	free(cc.hdr);
 	if (ret < 0) {
 		unlink(filename);
 		if (data)

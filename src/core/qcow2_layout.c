@@ -29,6 +29,9 @@
  *    2 GiB: each L2 table is allocated when its first cluster is reached,
  *    data clusters are allocated as one contiguous run per L2 table, and
  *    the file is then extended (sparsely) to the end of the last run.
+ *  - The LUKS area of an encrypted image is allocated last, after the
+ *    preallocation (qemu sets up encryption once the image has its size),
+ *    and its whole clusters are written (zero past the header).
  *
  * Refcounts of a new image are 0 or 1, so the model keeps one bit per
  * host cluster.  Tables and L2 entries are written as they are decided;
@@ -659,7 +662,21 @@ static int lay_finish(struct lay *q)
 	return ret;
 }
 
-static int lay_run(struct lay *q)
+/* The LUKS area: allocated like any metadata, then written in full. */
+static int place_crypto(struct lay *q, uint64_t *off)
+{
+	uint64_t len = q->p->crypto_len;
+	int ret = alloc_clusters(q, len, off);
+
+	if (ret == 0)
+		ret = file_write(q, q->p->file, q->p->crypto_hdr, len, *off);
+	if (ret == 0)
+		q->file_len = max_u64(q->file_len,
+				      *off + div_round_up(len, q->cs) * q->cs);
+	return ret;
+}
+
+static int lay_run(struct lay *q, uint64_t *crypto_off)
 {
 	const struct qcow2_layout_params *p = q->p;
 	uint64_t off, l2_span = 1ULL << (q->bits + q->l2_bits);
@@ -706,6 +723,8 @@ static int lay_run(struct lay *q)
 			ret = preallocate_data(q);
 		break;
 	}
+	if (ret == 0 && p->crypto_len)
+		ret = place_crypto(q, crypto_off);
 	return ret < 0 ? ret : lay_finish(q);
 }
 
@@ -720,15 +739,17 @@ int qcow2_layout_write(const struct qcow2_layout_params *p,
 		.rb_bits = p->cluster_bits + 3 - p->refcount_order,
 		.l2_elen = p->extended_l2 ? 16 : 8,
 	};
+	uint64_t crypto_off = 0;
 	int ret;
 
 	q.l2_bits = p->cluster_bits - (p->extended_l2 ? 4 : 3);
-	ret = lay_run(&q);
+	ret = lay_run(&q, &crypto_off);
 	if (ret == 0) {
 		r->l1_size = (uint32_t)q.l1_size;
 		r->l1_table_offset = q.l1_size ? q.l1_offset : 0;
 		r->refcount_table_offset = q.rt_offset;
 		r->refcount_table_clusters = (uint32_t)(q.rt_size * 8 / q.cs);
+		r->crypto_offset = crypto_off;
 	}
 	for (int i = 0; i < L2_SLOTS; i++)
 		free(q.l2[i].buf);

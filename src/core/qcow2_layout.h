@@ -29,6 +29,13 @@ struct qcow2_layout_params {
 	enum img_prealloc prealloc;
 	struct qfile *file;		/* the new, empty qcow2 file */
 	struct qfile *data;		/* external data file, or NULL */
+	/*
+	 * The LUKS area (crypto header extension), or crypto_len 0: qemu
+	 * allocates it after the L1 table and any preallocation, zero-fills
+	 * its clusters and writes the header into them.
+	 */
+	const uint8_t *crypto_hdr;
+	uint64_t crypto_len;
 };
 
 /* What the header must point at once everything else is on disk. */
@@ -37,6 +44,7 @@ struct qcow2_layout_result {
 	uint64_t l1_table_offset;	/* 0 when l1_size is 0 */
 	uint64_t refcount_table_offset;
 	uint32_t refcount_table_clusters;
+	uint64_t crypto_offset;		/* 0 when crypto_len is 0 */
 };
 
 /*
@@ -44,7 +52,7 @@ struct qcow2_layout_result {
  * the caller writes last so that a crash never leaves a header pointing
  * at unwritten tables): refcount table(s) and blocks, L1 table, and for
  * preallocation the L2 tables and data area (falloc/full preallocate it
- * in the file, or in the data file).  The qcow2 file ends where qemu's
+ * in the file, or in the data file), then the LUKS area if any.  The qcow2 file ends where qemu's
  * ends: it is not padded to a cluster.  Returns 0 or a negative errno
  * with the reason in e (-EFBIG when the image needs more metadata than
  * qcow2 allows).

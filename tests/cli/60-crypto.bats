@@ -11,20 +11,6 @@ load helper
 TOOL=$BATS_TEST_DIRNAME/../tools/crypto-tool
 SEC0=secret,id=sec0,data=abc123
 
-# qemu-img create with the secret sec0; retries qemu's intermittent
-# "Unable to get accurate CPU usage" with small iter-time.
-qemu_create() {
-	local out
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		out=$(qemu-img create -q -f qcow2 --object "$SEC0" "$@" 2>&1) && return 0
-		[[ "$out" == *"Unable to get accurate CPU usage"* ]] || {
-			echo "$out" >&2
-			return 1
-		}
-	done
-	return 1
-}
-
 # qio PASSPHRASE FILE COMMAND: qemu-io on an encrypted image.
 qio() {
 	qemu-io --object "secret,id=k,data=$1" \

@@ -85,3 +85,18 @@ make_luks() {
 	done
 	return 1
 }
+
+# qemu_create ARGS...: qemu-img create -q -f qcow2 with the secret $SEC0
+# (set by the test file); retries qemu's intermittent
+# "Unable to get accurate CPU usage" with small iter-time.
+qemu_create() {
+	local out
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		out=$(qemu-img create -q -f qcow2 --object "$SEC0" "$@" 2>&1) && return 0
+		[[ "$out" == *"Unable to get accurate CPU usage"* ]] || {
+			echo "$out" >&2
+			return 1
+		}
+	done
+	return 1
+}
