@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "cmd/cmd.h"
+#include "core/secret.h"
 #include "util/msg.h"
 
 struct command {
@@ -59,8 +60,13 @@ int main(int argc, char **argv)
 		return msg_usage_error("unrecognized option '%s'", name);
 	for (int i = 0; commands[i].name; i++) {
 		if (strcmp(commands[i].name, name) == 0) {
+			int status;
+
 			optind = 0;	/* reinitialise getopt for the command */
-			return commands[i].fn(argc - 1, argv + 1);
+			status = commands[i].fn(argc - 1, argv + 1);
+			/* Wipe passphrases and keys before exit. */
+			secret_store_clear();
+			return status;
 		}
 	}
 	return msg_usage_error("Command not found: %s", name);

@@ -240,6 +240,14 @@ void crypto_set_threads(unsigned n);
 int crypto_create_luks(const struct crypto_luks_params *p, const uint8_t *pass,
 		       size_t passlen, uint8_t **hdr, size_t *hdr_len,
 		       struct crypto_ctx **out, struct qerr *e);
+/*
+ * The last volume crypto_create_luks() made stays unlocked for this
+ * process: crypto_open_luks() of the same header bytes with the same
+ * passphrase takes its key without the PBKDF2 (a create-then-open, as
+ * convert does, costs one iter-time, not two).  Forget it (wiping the
+ * keys and the passphrase copy): done by secret_store_clear() too.
+ */
+void crypto_forget_created(void);
 
 /*
  * Primitives, exported for the known-answer tests and for other users.

@@ -19,6 +19,8 @@
  * decrypted key material is secmem and is wiped on every path out.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,77 @@
 #include "core/crypto_int.h"
 #include "core/luks.h"
 #include "core/secmem.h"
+
+/*
+ * The volume this process created last, still unlocked: convert creates
+ * its LUKS target and then opens it with the same secret, and a second
+ * PBKDF2 would cost the whole iter-time (2 s by default) again.  Reused
+ * only when the header bytes (random salts, digest and UUID included) and
+ * the passphrase both match; the passphrase copy lives in secmem.
+ */
+static struct {
+	pthread_mutex_t lock;
+	uint8_t hdr[LUKS_PHDR_LEN];
+	uint8_t *pass;
+	size_t passlen;
+	struct crypto_ctx *ctx;
+} made = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void made_clear(void)
+{
+	crypto_free(made.ctx);
+	if (made.pass)
+		secmem_free(made.pass, made.passlen);
+	made.ctx = NULL;
+	made.pass = NULL;
+	made.passlen = 0;
+}
+
+static void made_put(const uint8_t *hdr, const uint8_t *pass, size_t passlen,
+		     struct crypto_ctx *ctx)
+{
+	pthread_mutex_lock(&made.lock);
+	made_clear();
+	made.pass = secmem_alloc(passlen);
+	if (made.pass) {
+		memcpy(made.hdr, hdr, LUKS_PHDR_LEN);
+		memcpy(made.pass, pass, passlen);
+		made.passlen = passlen;
+		made.ctx = crypto_ref(ctx);
+	}
+	pthread_mutex_unlock(&made.lock);
+}
+
+/* Compare without a data-dependent early exit (a passphrase is inside). */
+static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	uint8_t d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= a[i] ^ b[i];
+	return d == 0;
+}
+
+static struct crypto_ctx *made_get(const uint8_t *hdr, const uint8_t *pass,
+				   size_t passlen)
+{
+	struct crypto_ctx *ctx = NULL;
+
+	pthread_mutex_lock(&made.lock);
+	if (made.ctx && made.passlen == passlen &&
+	    same_bytes(made.hdr, hdr, LUKS_PHDR_LEN) &&
+	    same_bytes(made.pass, pass, passlen))
+		ctx = crypto_ref(made.ctx);
+	pthread_mutex_unlock(&made.lock);
+	return ctx;
+}
+
+void crypto_forget_created(void)
+{
+	pthread_mutex_lock(&made.lock);
+	made_clear();
+	pthread_mutex_unlock(&made.lock);
+}
 
 /* Secret scratch space for one slot operation. */
 struct slot_work {
@@ -134,6 +207,8 @@ int crypto_open_luks(struct qfile *f, uint64_t hdr_offset, uint64_t hdr_length,
 	ret = qfile_pread(f, buf, sizeof(buf), hdr_offset, e);
 	if (ret == 0)
 		ret = luks_header_decode(buf, hdr_length, &h, &a, e);
+	if (ret == 0 && (*out = made_get(buf, pass, passlen)))
+		return 0;
 	if (ret == 0)
 		ret = crypto_suite_make(&s, a.cipher, a.mode, a.ivgen,
 					a.ivgen_hash, e);
@@ -302,6 +377,7 @@ int crypto_create_luks(const struct crypto_luks_params *p, const uint8_t *pass,
 {
 	struct luks_header h;
 	struct crypto_suite s;
+	struct crypto_ctx *ctx = NULL;
 	uint8_t *mk = NULL, *area = NULL;
 	uint32_t slot_iters = 0;
 	size_t len = 0;
@@ -331,12 +407,17 @@ int crypto_create_luks(const struct crypto_luks_params *p, const uint8_t *pass,
 	if (ret == 0)
 		ret = slot_store(&h, &s, p->hash, slot_iters, pass, passlen, mk,
 				 area, e);
-	if (ret == 0 && out)
+	if (ret == 0)
 		ret = crypto_ctx_new(CRYPTO_FORMAT_LUKS, &s, mk, h.key_bytes,
-				     out, e);
+				     &ctx, e);
 	if (ret < 0)
 		goto fail;
 	luks_header_encode(&h, area);
+	made_put(area, pass, passlen, ctx);
+	if (out)
+		*out = ctx;
+	else
+		crypto_free(ctx);
 	secmem_free(mk, CRYPTO_MAX_KEY);
 	*hdr = area;
 	*hdr_len = len;

@@ -20,6 +20,7 @@
 
 #include "core/crypto_int.h"
 #include "core/secmem.h"
+#include "core/crypto.h"
 #include "core/secret.h"
 
 struct secret {
@@ -156,6 +157,8 @@ int secret_lookup_utf8(const char *id, const uint8_t **data, size_t *len,
 
 void secret_store_clear(void)
 {
+	/* A key unlocked with one of these secrets goes with them. */
+	crypto_forget_created();
 	for (size_t i = 0; i < store_len; i++) {
 		free(store[i].id);
 		secmem_free(store[i].data, store[i].cap);
