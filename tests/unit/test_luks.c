@@ -219,6 +219,19 @@ static void test_unlock(void)
 		return;
 	f = temp_image(hdr, len);
 	CHECK(f != NULL);
+	/* Just made: the key comes without a second key derivation. */
+	CHECK(crypto_open_luks(f, HDR_AT, len, pass, 6, &opened, &e) == 0);
+	if (opened)
+		check_same_key(made, opened);
+	crypto_free(opened);
+	opened = NULL;
+	/* ... but never for another passphrase, even a longer one. */
+	CHECK(crypto_open_luks(f, HDR_AT, len, (const uint8_t *)"abc1234", 7,
+			       &opened, &e) == -EACCES);
+	CHECK(opened == NULL);
+	qerr_clear(&e);
+	/* Forgotten: the key slot itself opens. */
+	crypto_forget_created();
 	CHECK(crypto_open_luks(f, HDR_AT, len, pass, 6, &opened, &e) == 0);
 	if (opened)
 		check_same_key(made, opened);
