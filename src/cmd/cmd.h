@@ -64,6 +64,8 @@ int cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * format was probed as raw on a writable open, prints qemu's warning.
  */
 struct img;
+struct img_driver;
+struct optlist;
 int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 		   unsigned flags, struct img **out);
 /*
@@ -73,5 +75,13 @@ int cmd_open_image(const char *name, const char *fmt, bool image_opts,
 int cmd_add_object(const char *spec);
 /* qemu's three-line warning for a raw format guessed by probing. */
 void cmd_probe_warning(const char *path);
+
+/*
+ * After creating file with opts: warn (one line, not an error) when they
+ * asked for qcow2's legacy AES encryption, which qemu-img 7.2 creates
+ * silently although it is insecure.
+ */
+void cmd_warn_legacy_aes(const struct img_driver *drv, struct optlist *opts,
+			 const char *file);
 
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/crypto.h"
+#include "core/img.h"
 #include "util/msg.h"
 
 int cmd_getopt(int argc, char **argv, const char *shortopts,
@@ -64,4 +66,16 @@ int cmd_usage_error(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	return msg_usage_error("%s", buf);
+}
+
+void cmd_warn_legacy_aes(const struct img_driver *drv, struct optlist *opts,
+			 const char *file)
+{
+	struct crypto_create_opts o;
+	struct qerr e = { 0 };
+
+	if (drv == &qcow2_driver && crypto_create_opts_get(opts, &o, &e) == 0 &&
+	    o.format == CRYPTO_FORMAT_AES)
+		msg_warn("%s: qcow2's legacy AES encryption is insecure; "
+			 "use LUKS (encrypt.format=luks) instead", file);
 }

@@ -283,6 +283,7 @@ static int create_target(struct ctx *x, const struct img_driver *drv)
 			       drv->name, qerr_msg(&e));
 		return -1;
 	}
+	cmd_warn_legacy_aes(drv, &x->a->opts, x->tspec.file);
 	return 0;
 }
 

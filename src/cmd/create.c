@@ -356,21 +356,6 @@ static int report_create_error(const struct img_driver *drv,
 	return 1;
 }
 
-/* The request: say that legacy AES should not be used. */
-static void warn_legacy_aes(const struct img_driver *drv,
-			    struct create_args *a)
-{
-	struct crypto_create_opts o;
-	struct qerr e = { 0 };
-
-	if (find_desc(drv, "encrypt.format") &&
-	    crypto_create_opts_get(&a->opts, &o, &e) == 0 &&
-	    o.format == CRYPTO_FORMAT_AES)
-		msg_warn("%s: qcow2's legacy AES encryption is insecure; "
-			 "use LUKS (encrypt.format=luks) instead",
-			 a->filename);
-}
-
 static int do_create(const struct img_driver *drv, struct create_args *a)
 {
 	struct qerr e = { 0 };
@@ -392,7 +377,7 @@ static int do_create(const struct img_driver *drv, struct create_args *a)
 	ret = drv->create(a->filename, &a->opts, &e);
 	if (ret < 0)
 		return report_create_error(drv, a->filename, ret, &e);
-	warn_legacy_aes(drv, a);
+	cmd_warn_legacy_aes(drv, &a->opts, a->filename);
 	return 0;
 }
 

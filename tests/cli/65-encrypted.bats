@@ -349,3 +349,13 @@ mixed_src() {
 	run qimg info --output=json l.qcow2
 	[[ "$output" == *'"corrupt": true'* ]]
 }
+
+@test "convert to a legacy AES target works and warns that AES is insecure" {
+	need_qemu
+	mixed_src src.raw
+	run -0 --separate-stderr qimg convert "${S[@]}" -f raw -O qcow2 \
+		-o encrypt.format=aes,encrypt.key-secret=sec0 src.raw a.qcow2
+	[ "$stderr" = "qimg: warning: a.qcow2: qcow2's legacy AES encryption is insecure; use LUKS (encrypt.format=luks) instead" ]
+	run qemu-img compare "${S[@]}" --image-opts driver=raw,file.filename=src.raw "$(io_of a.qcow2)"
+	[ "$output" = "Images are identical." ]
+}
