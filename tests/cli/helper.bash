@@ -72,32 +72,38 @@ qimg_bounded() {
 	)
 }
 
-# make_luks FILE SIZE [OPTS]: a LUKS qcow2 with secret sec0 = abc123.  A
-# tiny iter-time sometimes fails ("Unable to get accurate CPU usage"), so
-# retry a few times.
-make_luks() {
-	local t
-	# qemu's calibration fails more under load at small times: grow it.
-	for t in 10 10 20 20 40 40 80 80 160 320; do
-		qemu-img create -q -f qcow2 \
-			--object secret,id=sec0,data=abc123 \
-			-o "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=$t${3:+,$3}" \
-			"$1" "$2" 2>/dev/null && return 0
+# qemu_retry CMD...: run a qemu-img command that derives a LUKS key,
+# again while it fails with qemu's intermittent "Unable to get accurate
+# CPU usage" (its PBKDF2 calibration: under load it fails a third of the
+# time or more, at any iter-time); any other failure is shown and final.
+qemu_retry() {
+	local out
+	for _ in $(seq 25); do
+		out=$("$@" 2>&1) && return 0
+		[[ "$out" == *"Unable to get accurate CPU usage"* ]] || {
+			echo "$out" >&2
+			return 1
+		}
 	done
+	echo "$out" >&2
 	return 1
+}
+
+# make_luks FILE SIZE [OPTS]: a LUKS qcow2 made by qemu-img, with secret
+# sec0 = abc123.
+make_luks() {
+	qemu_retry qemu-img create -q -f qcow2 \
+		--object secret,id=sec0,data=abc123 \
+		-o "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10${3:+,$3}" \
+		"$1" "$2"
 }
 
 # qemu_create ARGS...: qemu-img create -q -f qcow2 with the secret $SEC0
 # (set by the test file); retries qemu's intermittent
 # "Unable to get accurate CPU usage" with small iter-time.
 qemu_create() {
-	local out
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		out=$(qemu-img create -q -f qcow2 --object "$SEC0" "$@" 2>&1) && return 0
-		[[ "$out" == *"Unable to get accurate CPU usage"* ]] || {
-			echo "$out" >&2
-			return 1
-		}
+	qemu_retry qemu-img create -q -f qcow2 --object "$SEC0" "$@"
+}
 	done
 	return 1
 }
