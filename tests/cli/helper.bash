@@ -104,6 +104,3 @@ make_luks() {
 qemu_create() {
 	qemu_retry qemu-img create -q -f qcow2 --object "$SEC0" "$@"
 }
-	done
-	return 1
-}
