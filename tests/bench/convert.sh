@@ -106,8 +106,16 @@ bench_case() {
 			sync
 			rm -f "out.$who.$out"
 			if [ $who = q ]; then
-				run_timed q.log qemu-img convert "${qargs[@]}" "$src" "out.q.$out" ||
-					die "$name: qemu-img failed: $(cat q.log.err)"
+				# qemu's LUKS key calibration fails at random
+				# ("Unable to get accurate CPU usage"): rerun
+				local try
+				for try in 1 2 3 4 5 6 7 8 9 10; do
+					rm -f "out.q.$out"
+					run_timed q.log qemu-img convert "${qargs[@]}" "$src" "out.q.$out" && break
+					grep -q "Unable to get accurate CPU usage" q.log.err ||
+						die "$name: qemu-img failed: $(cat q.log.err)"
+				done
+				[ -f "out.q.$out" ] || die "$name: qemu-img failed: $(cat q.log.err)"
 				cat q.log >> q.times
 				qsize=$(stat -c %s "out.q.$out")
 			else
