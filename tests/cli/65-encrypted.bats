@@ -359,3 +359,33 @@ mixed_src() {
 	run qemu-img compare "${S[@]}" --image-opts driver=raw,file.filename=src.raw "$(io_of a.qcow2)"
 	[ "$output" = "Images are identical." ]
 }
+
+# Bounds: the crypto header extension and the LUKS header are read from
+# the file; any value must give a clean refusal (or a correct open) with
+# the key in hand, never a crash, a hang or unbounded memory.
+@test "hostile LUKS header fields and extension values, opened with the key" {
+	need_qemu
+	make_luks l.qcow2 4M
+	local v fld off i st
+	for v in 0 1 512 0x3ffff 0x40001 0x7fffffffffffffff 0x1000000000; do
+		for fld in 120 128; do
+			cp l.qcow2 f.qcow2
+			printf "$(printf '%016x' "$v" | sed 's/../\\x&/g')" |
+				dd of=f.qcow2 bs=1 seek=$fld conv=notrunc status=none
+			run qimg_bounded convert "${S[@]}" --image-opts "$(io_of f.qcow2)" -O raw o.raw
+			[ "$status" -le 1 ] || { echo "field $fld = $v: exit $status"; false; }
+		done
+	done
+	kso=$(peek_be64 l.qcow2 120)
+	RANDOM=8
+	for i in $(seq 60); do
+		cp l.qcow2 f.qcow2
+		off=$((kso + RANDOM % 640))
+		[ $((i % 4)) = 0 ] && off=$((kso + RANDOM * 64 % 2068480))
+		printf "\\x$(printf %02x $((RANDOM % 256)))\\x$(printf %02x $((RANDOM % 256)))" |
+			dd of=f.qcow2 bs=1 seek=$off conv=notrunc status=none
+		run qimg_bounded convert "${S[@]}" --image-opts "$(io_of f.qcow2)" -O raw o.raw
+		[ "$status" -le 1 ] || { echo "bytes at $off: exit $status"; false; }
+		[ "${#lines[@]}" -le 1 ]
+	done
+}
