@@ -42,6 +42,19 @@ static uint64_t iv_sector(const struct qcow2_engine *eng, uint64_t host_off,
 			: guest_off) / SECTOR;
 }
 
+/* Where a request has got to: both offsets move with the buffer. */
+struct pos {
+	uint64_t host, guest;
+	size_t done;
+};
+
+static void pos_skip(struct pos *p, size_t n)
+{
+	p->host += n;
+	p->guest += n;
+	p->done += n;
+}
+
 static int crypt_buf(struct qcow2_engine *eng)
 {
 	if (!eng->crypt_buf && !(eng->crypt_buf = malloc(QCOW2_CRYPT_BUF)))
@@ -68,6 +81,7 @@ static int read_sectors(struct qcow2_engine *eng, uint64_t host_off,
 static int crypt_pread(struct qcow2_engine *eng, uint64_t host_off,
 		       uint64_t guest_off, uint8_t *buf, size_t len)
 {
+	struct pos p = { host_off, guest_off, 0 };
 	int ret;
 
 	if (!eng->crypto)
@@ -76,21 +90,18 @@ static int crypt_pread(struct qcow2_engine *eng, uint64_t host_off,
 		return read_sectors(eng, host_off, guest_off, buf, len);
 	/* Partial sectors: whole ones through the bounce buffer. */
 	ret = crypt_buf(eng);
-	while (ret == 0 && len > 0) {
-		size_t head = host_off % SECTOR;
-		size_t n = len < QCOW2_CRYPT_BUF - head ? len
-							 : QCOW2_CRYPT_BUF - head;
-		size_t span = (head + n + SECTOR - 1) / SECTOR * SECTOR;
+	while (ret == 0 && p.done < len) {
+		size_t head = p.host % SECTOR, n = len - p.done;
+		size_t span;
 
-		ret = read_sectors(eng, host_off - head, guest_off - head,
+		if (n > QCOW2_CRYPT_BUF - head)
+			n = QCOW2_CRYPT_BUF - head;
+		span = (head + n + SECTOR - 1) / SECTOR * SECTOR;
+		ret = read_sectors(eng, p.host - head, p.guest - head,
 				   eng->crypt_buf, span);
-		if (ret < 0)
-			break;
-		memcpy(buf, eng->crypt_buf + head, n);
-		host_off += n;
-		guest_off += n;
-		buf += n;
-		len -= n;
+		if (ret == 0)
+			memcpy(buf + p.done, eng->crypt_buf + head, n);
+		pos_skip(&p, n);
 	}
 	return ret;
 }
@@ -106,6 +117,7 @@ int qcow2_data_pread(struct qcow2_engine *eng, uint64_t host_off,
 static int crypt_pwrite(struct qcow2_engine *eng, uint64_t host_off,
 			uint64_t guest_off, const uint8_t *buf, size_t len)
 {
+	struct pos p = { host_off, guest_off, 0 };
 	int ret;
 
 	if (!eng->crypto)
@@ -115,20 +127,18 @@ static int crypt_pwrite(struct qcow2_engine *eng, uint64_t host_off,
 				"bytes at 0x%llx is not in whole sectors", len,
 				(unsigned long long)host_off);
 	ret = crypt_buf(eng);
-	while (ret == 0 && len > 0) {
-		size_t n = len < QCOW2_CRYPT_BUF ? len : QCOW2_CRYPT_BUF;
+	while (ret == 0 && p.done < len) {
+		size_t n = len - p.done < QCOW2_CRYPT_BUF ? len - p.done
+							  : QCOW2_CRYPT_BUF;
 
-		memcpy(eng->crypt_buf, buf, n);
+		memcpy(eng->crypt_buf, buf + p.done, n);
 		ret = crypto_encrypt_sectors(eng->crypto,
-					     iv_sector(eng, host_off, guest_off),
+					     iv_sector(eng, p.host, p.guest),
 					     eng->crypt_buf, n, eng->err);
 		if (ret == 0)
 			ret = qcow2_pwrite(eng, eng->data, eng->crypt_buf, n,
-					   host_off);
-		host_off += n;
-		guest_off += n;
-		buf += n;
-		len -= n;
+					   p.host);
+		pos_skip(&p, n);
 	}
 	return ret;
 }
