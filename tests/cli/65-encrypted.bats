@@ -189,6 +189,26 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	[[ "$output" != *"Pattern verification failed"* ]]
 }
 
+@test "check -r repairs the leaks a crash left in a LUKS image, without the key" {
+	need_qemu
+	make_luks tmpl.qcow2 4M cluster_size=4096
+	local n st=0
+	# the first crash point that leaves leaks
+	for n in $(seq 1 40); do
+		cp tmpl.qcow2 l.qcow2
+		QIMG_FAULT_AFTER_WRITES=$n "$QIMG" io "${S[@]}" --image-opts "$(io_of l.qcow2)" \
+			-c "write -P 5 1M 1M" -c "write -P 6 2M 200k" >/dev/null 2>&1 || true
+		st=0
+		qimg check l.qcow2 >/dev/null || st=$?
+		[ "$st" -eq 0 ] || break
+	done
+	[ "$st" -eq 3 ]
+	run -0 qimg check -r leaks l.qcow2
+	run qemu-img check "${S[@]}" --image-opts "$(io_of l.qcow2)"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "No errors were found on the image." ]
+}
+
 @test "compressed writes into an encrypted image are refused" {
 	need_qemu
 	make_luks l.qcow2 4M
