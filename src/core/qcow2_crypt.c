@@ -169,29 +169,25 @@ int qcow2_write_sectors_rmw(struct img *img, uint64_t off, const void *buf,
 			    size_t len)
 {
 	const uint8_t *p = buf;
-	uint64_t aligned;
-	int ret;
 
-	if (off % SECTOR) {
+	/* A partial first sector, the whole ones, a partial last one. */
+	while (len > 0) {
 		size_t n = SECTOR - off % SECTOR;
+		int ret;
 
-		if (n > len)
-			n = len;
-		ret = patch_sector(img, off, p, n);
+		if (n == SECTOR && len >= SECTOR) {
+			n = len / SECTOR * SECTOR;
+			ret = qcow2_write(img, off, p, n);
+		} else {
+			if (n > len)
+				n = len;
+			ret = patch_sector(img, off, p, n);
+		}
 		if (ret < 0)
 			return ret;
 		off += n;
 		p += n;
 		len -= n;
 	}
-	aligned = len / SECTOR * SECTOR;
-	if (aligned) {
-		ret = qcow2_write(img, off, p, aligned);
-		if (ret < 0)
-			return ret;
-		off += aligned;
-		p += aligned;
-		len -= aligned;
-	}
-	return len ? patch_sector(img, off, p, len) : 0;
+	return 0;
 }

@@ -28,8 +28,24 @@ same_writes() {
 	run qemu-img compare "${S[@]}" --image-opts "$(io_of m.qcow2)" \
 		"$(io_of q.qcow2)"
 	[ "$output" = "Images are identical." ]
-	run qemu-img check "${S[@]}" --image-opts "$(io_of m.qcow2)"
-	[ "$status" -eq 0 ]
+	qemu_clean m.qcow2
+}
+
+# qemu_sees IMG CMD...: qemu-io, with the key, runs the -c commands on IMG
+# (reads with -P patterns) without a failed pattern or an error.
+qemu_sees() {
+	local img=$1
+	shift
+	run qemu-io "${S[@]}" --image-opts "$(io_of "$img")" "$@"
+	[ "$status" -eq 0 ] || return 1
+	[[ "$output" != *"Pattern verification failed"* ]] || { echo "$output"; return 1; }
+	[[ "$output" != *"error"* ]] || { echo "$output"; return 1; }
+}
+
+# qemu_clean IMG: qemu-img check, with the key, finds nothing.
+qemu_clean() {
+	run qemu-img check "${S[@]}" --image-opts "$(io_of "$1")"
+	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
 }
 
 SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
@@ -81,16 +97,12 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	[ "$status" -eq 0 ]
 	run qimg io "${S[@]}" --image-opts "$(io_of l.qcow2)" -c "write -P 0x14 64k 4k"
 	[ "$status" -eq 0 ]
-	run qemu-io "${S[@]}" --image-opts "$(io_of l.qcow2)" \
+	qemu_sees l.qcow2 \
 		-c "read -P 0x12 0 64k" -c "read -P 0x14 64k 4k" -c "read -P 0x12 68k 60k"
-	[ "$status" -eq 0 ]
-	[[ "$output" != *"Pattern verification failed"* ]]
 	run qimg snapshot -a s1 l.qcow2
 	[ "$status" -eq 0 ]
-	run qemu-io "${S[@]}" --image-opts "$(io_of l.qcow2)" -c "read -P 0x12 0 1M"
-	[[ "$output" != *"Pattern verification failed"* ]]
-	run qemu-img check "${S[@]}" --image-opts "$(io_of l.qcow2)"
-	[ "$status" -eq 0 ]
+	qemu_sees l.qcow2 -c "read -P 0x12 0 1M"
+	qemu_clean l.qcow2
 }
 
 @test "an encrypted overlay over a plain backing file: COW encrypts the backing data" {
@@ -100,20 +112,16 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	make_luks top.qcow2 4M backing_file=base.raw,backing_fmt=raw
 	run qimg io "${S[@]}" --image-opts "$(io_of top.qcow2)" -c "write -P 0x22 70000 100"
 	[ "$status" -eq 0 ]
-	run qemu-io "${S[@]}" --image-opts "$(io_of top.qcow2)" \
+	qemu_sees top.qcow2 \
 		-c "read -P 0x21 0 70000" -c "read -P 0x22 70000 100" \
 		-c "read -P 0x21 70100 100000"
-	[[ "$output" != *"Pattern verification failed"* ]]
 	# flatten: every byte of the base now lives encrypted in top
 	run qimg rebase "${S[@]}" --image-opts "$(io_of top.qcow2)" -b ""
 	[ "$status" -eq 0 ]
 	rm base.raw
-	run qemu-io "${S[@]}" --image-opts "$(io_of top.qcow2)" \
+	qemu_sees top.qcow2 \
 		-c "read -P 0x21 0 70000" -c "read -P 0x21 1M 3M"
-	[[ "$output" != *"Pattern verification failed"* ]]
-	[[ "$output" != *"error"* ]]
-	run qemu-img check "${S[@]}" --image-opts "$(io_of top.qcow2)"
-	[ "$status" -eq 0 ]
+	qemu_clean top.qcow2
 }
 
 @test "resize of an encrypted image, with its key" {
@@ -123,11 +131,9 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	run qimg resize "${S[@]}" --image-opts "$(io_of l.qcow2)" 8M
 	[ "$status" -eq 0 ]
 	[ "$output" = "Image resized." ]
-	run qemu-io "${S[@]}" --image-opts "$(io_of l.qcow2)" \
+	qemu_sees l.qcow2 \
 		-c "read -P 9 0 4M" -c "read -P 0 4M 4M"
-	[[ "$output" != *"Pattern verification failed"* ]]
-	run qemu-img check "${S[@]}" --image-opts "$(io_of l.qcow2)"
-	[ "$status" -eq 0 ]
+	qemu_clean l.qcow2
 }
 
 @test "without the key: guest I/O commands refuse, naming the option" {
@@ -183,10 +189,8 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	run -0 qimg snapshot -l l.qcow2
 	[[ "$output" == *" s1 "* ]]
 	run -0 qimg snapshot -d s1 l.qcow2
-	run qemu-img check "${S[@]}" --image-opts "$(io_of l.qcow2)"
-	[ "$status" -eq 0 ]
-	run qemu-io "${S[@]}" --image-opts "$(io_of l.qcow2)" -c "read -P 3 0 1M"
-	[[ "$output" != *"Pattern verification failed"* ]]
+	qemu_clean l.qcow2
+	qemu_sees l.qcow2 -c "read -P 3 0 1M"
 }
 
 @test "check -r repairs the leaks a crash left in a LUKS image, without the key" {
@@ -204,8 +208,7 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	done
 	[ "$st" -eq 3 ]
 	run -0 qimg check -r leaks l.qcow2
-	run qemu-img check "${S[@]}" --image-opts "$(io_of l.qcow2)"
-	[ "$status" -eq 0 ]
+	qemu_clean l.qcow2
 	[ "${lines[0]}" = "No errors were found on the image." ]
 }
 
@@ -216,8 +219,7 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	run -1 qimg io "${S[@]}" --image-opts "$(io_of l.qcow2)" -c "write -c 0 64k"
 	[ "$output" = "write failed: Operation not supported" ]
 	cmp l.qcow2 before.qcow2
-	run qemu-img check "${S[@]}" --image-opts "$(io_of l.qcow2)"
-	[ "$status" -eq 0 ]
+	qemu_clean l.qcow2
 }
 
 @test "convert -n into an existing LUKS target with --target-image-opts" {
@@ -228,8 +230,7 @@ SCRIPT=(-c "write -P 0x77 1000 9000" -c "write -P 0x33 8M 1M"
 	[ "$status" -eq 0 ]
 	run qemu-img compare "${S[@]}" --image-opts driver=raw,file.filename=src.raw "$(io_of t.qcow2)"
 	[ "$output" = "Images are identical." ]
-	run qemu-img check "${S[@]}" --image-opts "$(io_of t.qcow2)"
-	[ "$status" -eq 0 ]
+	qemu_clean t.qcow2
 }
 
 @test "convert from an encrypted source uses several threads, one unlock" {
@@ -280,8 +281,7 @@ mixed_src() {
 	[ "$status" -eq 0 ]
 	run qemu-img compare "${S[@]}" --image-opts driver=raw,file.filename=src.raw "$(io_of l.qcow2)"
 	[ "$output" = "Images are identical." ]
-	run qemu-img check "${S[@]}" --image-opts "$(io_of l.qcow2)"
-	[ "$status" -eq 0 ]
+	qemu_clean l.qcow2
 	run qemu-img info --output=json l.qcow2
 	[[ "$output" == *'"encrypted": true'* ]]
 	# nothing of the plaintext is in the file
