@@ -175,8 +175,8 @@ struct img_open_opts {
 	/*
 	 * Another open handle on the same image whose unlocked keys this
 	 * handle shares (convert's worker handles: a LUKS unlock costs
-	 * seconds of PBKDF2 by design).  Must outlive nothing: the keys are
-	 * reference counted.
+	 * seconds of PBKDF2 by design).  It may be closed first: the keys
+	 * are reference counted.  Backing files share the same way.
 	 */
 	const struct img *keys_from;
 	/* The options for the backing image (backing.*), or NULL. */

@@ -11,7 +11,9 @@
  * whose meta passed qcow2_meta_parse(); img->size is the header's size
  * rounded down to 512 bytes (qemu counts whole sectors); the external data
  * file is open unless IMG_NO_IO was asked for (qemu-img info does not open
- * it either, so a missing data file does not stop info).
+ * it either, so a missing data file does not stop info); an encrypted
+ * image has its unlocked keys in st->crypto unless it was opened for
+ * metadata only (IMG_NO_IO, or IMG_CHECK without a key).
  */
 #include <errno.h>
 #include <stdio.h>
