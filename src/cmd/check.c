@@ -26,7 +26,6 @@
 #include "cmd/cmd.h"
 #include "core/check.h"
 #include "core/img.h"
-#include "core/secret.h"
 #include "util/json.h"
 #include "util/msg.h"
 
@@ -42,10 +41,9 @@ static const char check_usage[] =
 
 struct check_args_cli {
 	const char *filename;
-	const char *fmt;
+	struct cmd_image_args img;	/* -f, --image-opts, -U, --object */
 	enum output_format output;
 	bool quiet;
-	bool image_opts;
 	unsigned fix;
 	unsigned flags;
 	bool data;
@@ -181,7 +179,7 @@ static int run_checks(const struct check_args_cli *a, struct img *img,
 
 static int open_image(const struct check_args_cli *a, struct img **img)
 {
-	return cmd_open_image(a->filename, a->fmt, a->image_opts, a->flags,
+	return cmd_open_image(a->filename, a->img.fmt, a->img.image_opts, a->flags,
 			      img);
 }
 
@@ -251,16 +249,15 @@ int cmd_check(int argc, char **argv)
 	struct check_args_cli a = { .output = OUTPUT_HUMAN,
 				    .flags = IMG_CHECK };
 	const char *output = NULL;
-	struct qerr e = { 0 };
-	int c, ret;
+	int c;
 
-	while ((c = cmd_getopt(argc, argv, ":hf:r:T:qU", longopts)) != -1) {
+	while ((c = cmd_getopt_image(argc, argv, ":hf:r:T:qU", longopts,
+				     &a.img)) != -1) {
 		switch (c) {
 		case 'h':
 			return cmd_help(check_usage);
-		case 'f':
-			a.fmt = optarg;
-			break;
+		case CMD_OPT_DONE:
+			return 0;
 		case 'r':
 			if (strcmp(optarg, "leaks") == 0)
 				a.fix = CHECK_FIX_LEAKS;
@@ -281,26 +278,8 @@ int cmd_check(int argc, char **argv)
 		case 'q':
 			a.quiet = true;
 			break;
-		case 'U':
-			a.flags |= IMG_FORCE_SHARE;
-			break;
 		case CMD_OPT_OUTPUT:
 			output = optarg;
-			break;
-		case CMD_OPT_OBJECT:
-			/* Taken as qemu-img takes it; checking needs no key. */
-			ret = secret_object_add(optarg, &e);
-			if (ret > 0) {
-				fputs(secret_object_help(ret), stdout);
-				return 0;
-			}
-			if (ret < 0) {
-				msg_error("%s", qerr_msg(&e));
-				return 1;
-			}
-			break;
-		case CMD_OPT_IMAGE_OPTS:
-			a.image_opts = true;
 			break;
 		case CHECK_OPT_DATA:
 			a.data = true;
@@ -309,16 +288,12 @@ int cmd_check(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (optind != argc - 1)
-		return cmd_usage_error("Expecting one image file name");
-	if (output && cmd_parse_output(output, &a.output) < 0)
+	a.filename = cmd_image_operand(argc, argv, output, &a.output, &a.img);
+	if (!a.filename)
 		return 1;
-	if (a.image_opts && a.fmt) {
-		msg_error("--image-opts and --format are mutually exclusive");
-		return 1;
-	}
-	a.filename = argv[optind];
 	if (a.fix)
 		a.flags |= IMG_RDWR;
+	if (a.img.force_share)
+		a.flags |= IMG_FORCE_SHARE;
 	return check_run(&a);
 }

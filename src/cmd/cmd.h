@@ -77,6 +77,38 @@ int cmd_add_object(const char *spec);
 void cmd_probe_warning(const char *path);
 
 /*
+ * The options that name and open an image the same way in check, info,
+ * snapshot, resize and rebase: -f FMT, --image-opts, -U (--force-share;
+ * only where the command's short options list it) and --object.
+ */
+struct cmd_image_args {
+	const char *fmt;
+	bool image_opts;
+	bool force_share;
+};
+
+/*
+ * cmd_getopt() that stores those options in *ia itself and returns the
+ * others.  Two more results: CMD_OPT_DONE when --object printed its help
+ * (the command exits 0), CMD_OPT_FAILED when --object was refused (the
+ * message is printed; the command exits 1, as for any option error).
+ */
+#define CMD_OPT_DONE 0x10fe
+#define CMD_OPT_FAILED 0x10ff
+int cmd_getopt_image(int argc, char **argv, const char *shortopts,
+		     const struct option *longopts, struct cmd_image_args *ia);
+
+/*
+ * After the options of a command that takes one image and --output: the
+ * one file name left (else qemu's "Expecting one image file name"), the
+ * --output value (output NULL: keep *out), and -f with --image-opts
+ * refused.  Returns the file name, or NULL after printing the error.
+ */
+const char *cmd_image_operand(int argc, char **argv, const char *output,
+			      enum output_format *out,
+			      const struct cmd_image_args *ia);
+
+/*
  * After creating file with opts: warn (one line, not an error) when they
  * asked for qcow2's legacy AES encryption, which qemu-img 7.2 creates
  * silently although it is insecure.

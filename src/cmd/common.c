@@ -79,3 +79,48 @@ void cmd_warn_legacy_aes(const struct img_driver *drv, struct optlist *opts,
 		msg_warn("%s: qcow2's legacy AES encryption is insecure; "
 			 "use LUKS (encrypt.format=luks) instead", file);
 }
+
+int cmd_getopt_image(int argc, char **argv, const char *shortopts,
+		     const struct option *longopts, struct cmd_image_args *ia)
+{
+	int c;
+
+	while ((c = cmd_getopt(argc, argv, shortopts, longopts)) != -1) {
+		switch (c) {
+		case 'f':
+			ia->fmt = optarg;
+			break;
+		case 'U':
+			ia->force_share = true;
+			break;
+		case CMD_OPT_IMAGE_OPTS:
+			ia->image_opts = true;
+			break;
+		case CMD_OPT_OBJECT:
+			c = cmd_add_object(optarg);
+			if (c != 0)
+				return c > 0 ? CMD_OPT_DONE : CMD_OPT_FAILED;
+			break;
+		default:
+			return c;
+		}
+	}
+	return -1;
+}
+
+const char *cmd_image_operand(int argc, char **argv, const char *output,
+			      enum output_format *out,
+			      const struct cmd_image_args *ia)
+{
+	if (optind != argc - 1) {
+		cmd_usage_error("Expecting one image file name");
+		return NULL;
+	}
+	if (output && cmd_parse_output(output, out) < 0)
+		return NULL;
+	if (ia->image_opts && ia->fmt) {
+		msg_error("--image-opts and --format are mutually exclusive");
+		return NULL;
+	}
+	return argv[optind];
+}

@@ -30,11 +30,10 @@ static const char info_usage[] =
 	"[-U] [--image-opts] [--object objectdef] filename\n";
 
 struct info_args {
-	const char *fmt;
+	struct cmd_image_args img;	/* -f, --image-opts, -U, --object */
 	const char *filename;
 	enum output_format output;
 	bool chain;
-	bool image_opts;
 	unsigned flags;
 };
 
@@ -187,7 +186,7 @@ static int collect(struct img *img, bool chain, const char *shown,
 
 static int info_run(const struct info_args *a)
 {
-	const char *path = a->filename, *fmt = a->fmt, *shown = a->filename;
+	const char *path = a->filename, *fmt = a->img.fmt, *shown = a->filename;
 	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1], *oo = NULL;
 	struct image_opts io = { 0 };
 	struct img_info *infos = NULL;
@@ -197,7 +196,7 @@ static int info_run(const struct info_args *a)
 	size_t n = 0;
 	int status = 1;
 
-	if (a->image_opts) {
+	if (a->img.image_opts) {
 		if (image_opts_parse(a->filename, &io, &e) < 0) {
 			msg_error("Could not open '%s': %s", a->filename,
 				  qerr_msg(&e));
@@ -211,7 +210,7 @@ static int info_run(const struct info_args *a)
 		cmd_report(path, &e);
 		goto out;
 	}
-	if (a->image_opts) {
+	if (a->img.image_opts) {
 		if (image_opts_check(&io, img->drv->name, &e) < 0) {
 			msg_error("Could not open '%s': %s", a->filename,
 				  qerr_msg(&e));
@@ -260,49 +259,29 @@ int cmd_info(int argc, char **argv)
 	struct info_args a = { .output = OUTPUT_HUMAN,
 			       .flags = IMG_NO_BACKING | IMG_NO_IO };
 	const char *output = NULL;
-	int c, status = 1;
+	int c;
 
-	while ((c = cmd_getopt(argc, argv, ":hf:U", longopts)) != -1) {
+	while ((c = cmd_getopt_image(argc, argv, ":hf:U", longopts,
+				     &a.img)) != -1) {
 		switch (c) {
 		case 'h':
 			return cmd_help(info_usage);
-		case 'f':
-			a.fmt = optarg;
-			break;
-		case 'U':
-			a.flags |= IMG_FORCE_SHARE;
-			break;
+		case CMD_OPT_DONE:
+			return 0;
 		case CMD_OPT_OUTPUT:
 			output = optarg;	/* checked after the file name */
-			break;
-		case CMD_OPT_OBJECT:
-			if ((c = cmd_add_object(optarg)) != 0) {
-				status = c < 0;	/* 1: error; 0: help printed */
-				goto out;
-			}
-			break;
-		case CMD_OPT_IMAGE_OPTS:
-			a.image_opts = true;
 			break;
 		case CMD_OPT_BACKING_CHAIN:
 			a.chain = true;
 			break;
 		default:
-			goto out;
+			return 1;
 		}
 	}
-	if (optind != argc - 1) {
-		cmd_usage_error("Expecting one image file name");
-		goto out;
-	}
-	if (output && cmd_parse_output(output, &a.output) < 0)
-		goto out;
-	if (a.image_opts && a.fmt) {
-		msg_error("--image-opts and --format are mutually exclusive");
-		goto out;
-	}
-	a.filename = argv[optind];
-	status = info_run(&a);
-out:
-	return status;
+	a.filename = cmd_image_operand(argc, argv, output, &a.output, &a.img);
+	if (!a.filename)
+		return 1;
+	if (a.img.force_share)
+		a.flags |= IMG_FORCE_SHARE;
+	return info_run(&a);
 }

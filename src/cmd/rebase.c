@@ -41,12 +41,12 @@ static const char rebase_usage[] =
 	"                   [-F backing_fmt] filename\n";
 
 struct rebase_args {
-	const char *fmt;
+	struct cmd_image_args img;	/* -f, --image-opts, -U, --object */
 	const char *filename;
 	const char *backing;	/* -b, NULL when not given */
 	const char *backing_fmt;
 	const char *cache, *src_cache;
-	bool image_opts, unsafe, progress, quiet, force_share;
+	bool unsafe, progress, quiet;
 };
 
 struct rebase_ctx {
@@ -99,7 +99,7 @@ static struct img *find_in_chain(struct img *img, const char *path,
 static int open_new_backing(struct rebase_ctx *x)
 {
 	const struct rebase_args *a = x->a;
-	unsigned flags = a->force_share ? IMG_FORCE_SHARE : 0;
+	unsigned flags = a->img.force_share ? IMG_FORCE_SHARE : 0;
 	struct qerr e = { 0 };
 	char *path = img_backing_path(x->img->filename, a->backing);
 	int ret = -1;
@@ -199,7 +199,7 @@ static int rebase_run(const struct rebase_args *a)
 		msg_error("Invalid source cache option: %s", a->src_cache);
 		goto out;
 	}
-	if (cmd_open_image(a->filename, a->fmt, a->image_opts, flags,
+	if (cmd_open_image(a->filename, a->img.fmt, a->img.image_opts, flags,
 			   &x.img) < 0)
 		goto out;
 	ret = rebase_image(&x);
@@ -223,14 +223,13 @@ int cmd_rebase(int argc, char **argv)
 	struct rebase_args a = { 0 };
 	int c;
 
-	while ((c = cmd_getopt(argc, argv, ":hf:F:b:upt:T:qU", longopts)) !=
-	       -1) {
+	while ((c = cmd_getopt_image(argc, argv, ":hf:F:b:upt:T:qU", longopts,
+				     &a.img)) != -1) {
 		switch (c) {
 		case 'h':
 			return cmd_help(rebase_usage);
-		case 'f':
-			a.fmt = optarg;
-			break;
+		case CMD_OPT_DONE:
+			return 0;
 		case 'F':
 			a.backing_fmt = optarg;
 			break;
@@ -251,16 +250,6 @@ int cmd_rebase(int argc, char **argv)
 			break;
 		case 'q':
 			a.quiet = true;
-			break;
-		case 'U':
-			a.force_share = true;
-			break;
-		case CMD_OPT_OBJECT:
-			if ((c = cmd_add_object(optarg)) != 0)
-				return c < 0;	/* 1: error; 0: help printed */
-			break;
-		case CMD_OPT_IMAGE_OPTS:
-			a.image_opts = true;
 			break;
 		default:
 			return 1;

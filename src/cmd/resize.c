@@ -37,11 +37,10 @@ static const char resize_usage[] =
 #define OPT_SHRINK 0x2001
 
 struct resize_args {
-	const char *fmt;
+	struct cmd_image_args img;	/* -f, --image-opts, --object */
 	const char *filename;
 	const char *size_arg;
 	enum img_prealloc prealloc;
-	bool image_opts;
 	bool quiet;
 	bool shrink;
 };
@@ -123,7 +122,7 @@ static int resize_run(const struct resize_args *a)
 
 	if (parse_size_arg(a->size_arg, &rel, &n) < 0)
 		return 1;
-	if (cmd_open_image(a->filename, a->fmt, a->image_opts, IMG_RDWR,
+	if (cmd_open_image(a->filename, a->img.fmt, a->img.image_opts, IMG_RDWR,
 			   &img) < 0)
 		return 1;
 	cur = img->size;
@@ -175,22 +174,15 @@ int cmd_resize(int argc, char **argv)
 		return cmd_usage_error("Not enough arguments");
 	/* The size goes first, so that "-32M" is not taken for an option. */
 	a.size_arg = argv[--argc];
-	while ((c = cmd_getopt(argc, argv, ":hf:q", longopts)) != -1) {
+	while ((c = cmd_getopt_image(argc, argv, ":hf:q", longopts,
+				     &a.img)) != -1) {
 		switch (c) {
 		case 'h':
 			return cmd_help(resize_usage);
-		case 'f':
-			a.fmt = optarg;
-			break;
+		case CMD_OPT_DONE:
+			return 0;
 		case 'q':
 			a.quiet = true;
-			break;
-		case CMD_OPT_OBJECT:
-			if ((c = cmd_add_object(optarg)) != 0)
-				return c < 0;	/* 1: error; 0: help printed */
-			break;
-		case CMD_OPT_IMAGE_OPTS:
-			a.image_opts = true;
 			break;
 		case OPT_PREALLOC:
 			if (parse_prealloc(optarg, &a.prealloc) < 0)

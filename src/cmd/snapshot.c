@@ -35,11 +35,9 @@ enum snap_action { ACT_NONE, ACT_LIST, ACT_APPLY, ACT_CREATE, ACT_DELETE };
 struct snap_args {
 	enum snap_action action;
 	const char *snap;	/* the -a/-c/-d argument */
-	const char *fmt;
+	struct cmd_image_args img;	/* -f, --image-opts, -U, --object */
 	const char *filename;
 	enum output_format output;
-	bool image_opts;
-	bool force_share;
 };
 
 static int print_list(struct img *img, const struct snap_args *a)
@@ -112,16 +110,16 @@ static int snapshot_run(const struct snap_args *a)
 
 	if (a->action == ACT_CREATE || a->action == ACT_APPLY ||
 	    a->action == ACT_DELETE) {
-		if (a->force_share) {
+		if (a->img.force_share) {
 			msg_file_error(a->filename, "force-share=on can only "
 				       "be used with read-only images");
 			return 1;
 		}
 		flags |= IMG_RDWR;
-	} else if (a->force_share) {
+	} else if (a->img.force_share) {
 		flags |= IMG_FORCE_SHARE;
 	}
-	if (cmd_open_image(a->filename, a->fmt, a->image_opts, flags,
+	if (cmd_open_image(a->filename, a->img.fmt, a->img.image_opts, flags,
 			   &img) < 0)
 		return 1;
 	status = run_action(img, a);
@@ -153,18 +151,14 @@ int cmd_snapshot(int argc, char **argv)
 	const char *output = NULL;
 	int c, ret = 0;
 
-	while (ret == 0 &&
-	       (c = cmd_getopt(argc, argv, ":hf:qUla:c:d:", longopts)) != -1) {
+	while (ret == 0 && (c = cmd_getopt_image(argc, argv, ":hf:qUla:c:d:",
+						 longopts, &a.img)) != -1) {
 		switch (c) {
 		case 'h':
 			return cmd_help(snapshot_usage);
-		case 'f':
-			a.fmt = optarg;
-			break;
+		case CMD_OPT_DONE:
+			return 0;
 		case 'q':	/* nothing is printed on success anyway */
-			break;
-		case 'U':
-			a.force_share = true;
 			break;
 		case 'l':
 			ret = set_action(&a, ACT_LIST, NULL);
@@ -181,24 +175,12 @@ int cmd_snapshot(int argc, char **argv)
 		case CMD_OPT_OUTPUT:
 			output = optarg;
 			break;
-		case CMD_OPT_OBJECT:
-			ret = cmd_add_object(optarg);
-			if (ret)
-				return ret < 0 ? 1 : 0;
-			break;
-		case CMD_OPT_IMAGE_OPTS:
-			a.image_opts = true;
-			break;
 		default:
 			return 1;
 		}
 	}
 	if (ret)
 		return ret;
-	if (optind != argc - 1)
-		return cmd_usage_error("Expecting one image file name");
-	if (output && cmd_parse_output(output, &a.output) < 0)
-		return 1;
-	a.filename = argv[optind];
-	return snapshot_run(&a);
+	a.filename = cmd_image_operand(argc, argv, output, &a.output, &a.img);
+	return a.filename ? snapshot_run(&a) : 1;
 }
