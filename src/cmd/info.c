@@ -50,7 +50,7 @@ static char *json_filename(const struct image_opts *io, const char *fmt)
 	if (!f)
 		return NULL;
 	fputs("json:{\"encrypt.key-secret\": ", f);
-	json_write_string(f, io->key_secret);
+	json_write_string(f, io->keys[0].key_secret);
 	fputs(", \"driver\": ", f);
 	json_write_string(f, fmt);
 	fputs(", \"file\": {\"driver\": \"file\", \"filename\": ", f);
@@ -216,7 +216,7 @@ static int info_run(const struct info_args *a)
 				  qerr_msg(&e));
 			goto out;
 		}
-		if (io.key_secret) {
+		if (io.keys[0].key_secret) {
 			json_name = json_filename(&io, img->drv->name);
 			if (!json_name) {
 				msg_file_error(a->filename, "out of memory");

@@ -76,22 +76,6 @@ struct io_target {
 	struct img_open_opts keys[IMAGE_OPTS_MAX_BACKING + 1];
 };
 
-/*
- * k as (backing.)*encrypt.key-secret or ...encrypt.format: the depth (the
- * number of "backing."), or -1 for any other key.
- */
-static int encrypt_key_depth(const char *k, bool *is_format)
-{
-	int d = 0;
-
-	while (strncmp(k, "backing.", 8) == 0 && d < IMAGE_OPTS_MAX_BACKING) {
-		k += 8;
-		d++;
-	}
-	*is_format = strcmp(k, "encrypt.format") == 0;
-	return *is_format || strcmp(k, "encrypt.key-secret") == 0 ? d : -1;
-}
-
 static bool io_opt_bool(const char *val, bool *out)
 {
 	return parse_bool(val, out) == 0;
@@ -108,8 +92,7 @@ static int io_fold_opts(struct optlist *l, struct io_open_req *req,
 	bool b;
 	int d;
 
-	for (d = 0; d < IMAGE_OPTS_MAX_BACKING; d++)
-		t->keys[d].backing = &t->keys[d + 1];
+	image_opts_link(t->keys);
 	for (size_t i = 0; i < l->n; i++) {
 		const char *k = l->v[i].key, *v = l->v[i].val;
 
@@ -117,7 +100,7 @@ static int io_fold_opts(struct optlist *l, struct io_open_req *req,
 			t->fmt = v;
 		else if (strcmp(k, "file.filename") == 0)
 			t->path = v;
-		else if ((d = encrypt_key_depth(k, &b)) >= 0)
+		else if ((d = image_opts_key_depth(k, &b)) >= 0)
 			*(b ? &t->keys[d].encrypt_format
 			    : &t->keys[d].key_secret) = v;
 		else if (strcmp(k, "file.driver") == 0 &&

@@ -80,10 +80,13 @@ static int open_crypto(struct img *img, struct qcow2_state *st,
 				m->crypto_length, o->key_secret,
 				o->encrypt_format, &st->crypto, &img->err);
 	if (ret < 0 && !o->key_secret) {
-		char why[QERR_MSG_MAX], prefix[sizeof("backing.") * 8] = "";
+		/* As deep as --image-opts takes backing.* (util/imgopts.h). */
+		enum { HINT_DEPTH = 8 };
+		char why[QERR_MSG_MAX], prefix[sizeof("backing.") * HINT_DEPTH];
 
 		/* A backing file's key is backing.[backing.]encrypt... */
-		for (int d = 0; d < img->chain_depth && d < 8; d++)
+		prefix[0] = '\0';
+		for (int d = 0; d < img->chain_depth && d < HINT_DEPTH; d++)
 			strcat(prefix, "backing.");
 		snprintf(why, sizeof(why), "%s", qerr_msg(&img->err));
 		qerr_reset(&img->err, ret, "%s (give the passphrase with "

@@ -119,8 +119,8 @@ int qcow2_l2_for_write(struct qcow2_engine *eng, uint64_t guest_off,
 /*
  * Host clusters the engine must never overwrite with guest data: the
  * header, the active L1 table, the refcount table, the snapshot table
- * (its first cluster), the LUKS header area and any table in the caches (qemu's "cached"
- * overlap check, roughly).
+ * (its first cluster), the LUKS header area and any table in the caches
+ * (qemu's "cached" overlap check, roughly).
  */
 static int check_overlap(struct qcow2_engine *eng, uint64_t host, uint64_t len)
 {

@@ -4,7 +4,6 @@
  * their --image-opts meaning and qemu-img's error messages.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,26 +34,44 @@ static const char *implied_file(const char *text, size_t *len)
 	return text;
 }
 
-/* backing.(backing.)*encrypt.{key-secret,format} into o->backing[]. */
-static int take_backing_keys(struct image_opts *o, struct qerr *e)
+int image_opts_key_depth(const char *key, bool *is_format)
 {
-	char key[sizeof("backing.") * IMAGE_OPTS_MAX_BACKING + 32];
-	int ret = 0;
+	int d = 0;
 
-	for (int d = 0; ret == 0 && d < IMAGE_OPTS_MAX_BACKING; d++) {
-		size_t n = 0;
-
-		for (int i = 0; i <= d; i++)
-			n += (size_t)snprintf(key + n, sizeof(key) - n,
-					      "backing.");
-		snprintf(key + n, sizeof(key) - n, "encrypt.key-secret");
-		ret = take(&o->rest, key, &o->backing[d].key_secret, e);
-		snprintf(key + n, sizeof(key) - n, "encrypt.format");
-		if (ret == 0)
-			ret = take(&o->rest, key, &o->backing[d].encrypt_format,
-				   e);
+	while (strncmp(key, "backing.", 8) == 0) {
+		key += 8;
+		if (++d > IMAGE_OPTS_MAX_BACKING)
+			return -1;
 	}
-	return ret;
+	*is_format = strcmp(key, "encrypt.format") == 0;
+	return *is_format || strcmp(key, "encrypt.key-secret") == 0 ? d : -1;
+}
+
+/* Every (backing.)*encrypt.* option out of o->rest into o->keys[]. */
+static int take_keys(struct image_opts *o, struct qerr *e)
+{
+	size_t i = 0;
+
+	while (i < o->rest.n) {
+		char *key = o->rest.v[i].key;
+		bool fmt;
+		int d = image_opts_key_depth(key, &fmt), ret;
+
+		if (d < 0) {
+			i++;
+			continue;
+		}
+		/* take() removes every entry of the key, this one too. */
+		key = strdup(key);
+		ret = key ? take(&o->rest, key,
+				 fmt ? &o->keys[d].encrypt_format
+				     : &o->keys[d].key_secret, e)
+			  : qerr_set(e, -ENOMEM, "out of memory");
+		free(key);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 int image_opts_parse(const char *text, struct image_opts *o, struct qerr *e)
@@ -79,11 +96,7 @@ int image_opts_parse(const char *text, struct image_opts *o, struct qerr *e)
 	if (ret == 0)
 		ret = take(&o->rest, "file", &file, e);
 	if (ret == 0)
-		ret = take(&o->rest, "encrypt.key-secret", &o->key_secret, e);
-	if (ret == 0)
-		ret = take(&o->rest, "encrypt.format", &o->encrypt_format, e);
-	if (ret == 0)
-		ret = take_backing_keys(o, e);
+		ret = take_keys(o, e);
 	if (ret < 0)
 		goto out;
 	if (file)
@@ -108,8 +121,8 @@ out:
 int image_opts_check(const struct image_opts *o, const char *fmt,
 		     struct qerr *e)
 {
-	const char *enc = o->key_secret ? "encrypt.key-secret"
-			  : o->encrypt_format ? "encrypt.format" : NULL;
+	const char *enc = o->keys[0].key_secret ? "encrypt.key-secret"
+			  : o->keys[0].encrypt_format ? "encrypt.format" : NULL;
 
 	if (enc && strcmp(fmt, "qcow2") != 0)
 		return qerr_set(e, -EINVAL, "Block format '%s' does not support "
@@ -129,18 +142,23 @@ int image_opts_check(const struct image_opts *o, const char *fmt,
 	return 0;
 }
 
+void image_opts_link(struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1])
+{
+	for (int d = 0; d < IMAGE_OPTS_MAX_BACKING; d++)
+		chain[d].backing = &chain[d + 1];
+	chain[IMAGE_OPTS_MAX_BACKING].backing = NULL;
+}
+
 struct img_open_opts *image_opts_open_opts(
 	const struct image_opts *o,
 	struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1])
 {
 	memset(chain, 0, sizeof(*chain) * (IMAGE_OPTS_MAX_BACKING + 1));
-	chain[0].key_secret = o->key_secret;
-	chain[0].encrypt_format = o->encrypt_format;
-	for (int d = 0; d < IMAGE_OPTS_MAX_BACKING; d++) {
-		chain[d + 1].key_secret = o->backing[d].key_secret;
-		chain[d + 1].encrypt_format = o->backing[d].encrypt_format;
-		chain[d].backing = &chain[d + 1];
+	for (int d = 0; d <= IMAGE_OPTS_MAX_BACKING; d++) {
+		chain[d].key_secret = o->keys[d].key_secret;
+		chain[d].encrypt_format = o->keys[d].encrypt_format;
 	}
+	image_opts_link(chain);
 	return &chain[0];
 }
 
@@ -148,11 +166,9 @@ void image_opts_free(struct image_opts *o)
 {
 	free(o->driver);
 	free(o->filename);
-	free(o->key_secret);
-	free(o->encrypt_format);
-	for (int d = 0; d < IMAGE_OPTS_MAX_BACKING; d++) {
-		free(o->backing[d].key_secret);
-		free(o->backing[d].encrypt_format);
+	for (int d = 0; d <= IMAGE_OPTS_MAX_BACKING; d++) {
+		free(o->keys[d].key_secret);
+		free(o->keys[d].encrypt_format);
 	}
 	optlist_free(&o->rest);
 	memset(o, 0, sizeof(*o));

@@ -30,12 +30,24 @@ struct image_opts_keys {
 struct image_opts {
 	char *driver;		/* "qcow2", "raw", or NULL: probe the file */
 	char *filename;		/* file.filename, never NULL after parsing */
-	char *key_secret;	/* encrypt.key-secret, or NULL */
-	char *encrypt_format;	/* encrypt.format, or NULL */
-	/* backing[i]: "backing." i + 1 times, then encrypt.* */
-	struct image_opts_keys backing[IMAGE_OPTS_MAX_BACKING];
+	/* keys[d]: "backing." d times, then encrypt.*; [0] the image's */
+	struct image_opts_keys keys[IMAGE_OPTS_MAX_BACKING + 1];
 	struct optlist rest;	/* every other option, in the given order */
 };
+
+/*
+ * Is key one of the encryption options, (backing.)*encrypt.key-secret or
+ * (backing.)*encrypt.format?  Returns its depth (how many "backing."), or
+ * -1 when it is not (or is deeper than IMAGE_OPTS_MAX_BACKING); *is_format
+ * tells which of the two it is.
+ */
+int image_opts_key_depth(const char *key, bool *is_format);
+
+/*
+ * Link chain[d].backing = &chain[d + 1] for every depth, so that chain[0]
+ * describes an image and its whole backing chain (img_open_with).
+ */
+void image_opts_link(struct img_open_opts chain[IMAGE_OPTS_MAX_BACKING + 1]);
 
 /*
  * Parse text into o (zeroed first; free with image_opts_free even on

@@ -273,8 +273,8 @@ static void test_imgopts(void)
 			       "l2-cache-size=1M", &o, NULL) == 0);
 	CHECK_STR(o.driver, "qcow2");
 	CHECK_STR(o.filename, "a,b.qcow2");
-	CHECK_STR(o.key_secret, "t");
-	CHECK_STR(o.encrypt_format, "luks");
+	CHECK_STR(o.keys[0].key_secret, "t");
+	CHECK_STR(o.keys[0].encrypt_format, "luks");
 	CHECK_EQ_U64(o.rest.n, 1);
 	CHECK(image_opts_check(&o, "qcow2", &e) == -EINVAL);
 	CHECK_STR(e.msg, "Block format 'qcow2' does not support the option "
@@ -283,6 +283,16 @@ static void test_imgopts(void)
 	CHECK(image_opts_check(&o, "raw", &e) == -EINVAL);
 	CHECK_STR(e.msg, "Block format 'raw' does not support the option "
 			 "'encrypt.key-secret'");
+	image_opts_free(&o);
+	/* backing.* keys by depth, the last value of each winning */
+	CHECK(image_opts_parse("file.filename=x,backing.backing.encrypt."
+			       "key-secret=b,backing.encrypt.format=aes,"
+			       "backing.backing.encrypt.key-secret=c", &o,
+			       NULL) == 0);
+	CHECK(o.keys[0].key_secret == NULL);
+	CHECK_STR(o.keys[1].encrypt_format, "aes");
+	CHECK_STR(o.keys[2].key_secret, "c");
+	CHECK_EQ_U64(o.rest.n, 0);
 	image_opts_free(&o);
 	CHECK(image_opts_parse("file.filename=x,encrypt.foo=1", &o, NULL) == 0);
 	CHECK(o.driver == NULL);
